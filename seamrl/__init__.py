@@ -1,0 +1,3 @@
+"""seamrl: online, offline and offline-to-online RL for continuous control in JAX."""
+
+__version__ = "0.1.0"

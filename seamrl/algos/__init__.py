@@ -1,0 +1,27 @@
+"""Algorithm registry: name → module implementing the agent protocol (see ``common.py``)."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from types import ModuleType
+
+from seamrl.errors import ConfigError
+
+ALGORITHMS: dict[str, str] = {
+    "bc": "Behaviour cloning and x%BC (§7.1)",
+    "td3": "TD3, online (§7.2)",
+    "sac": "Soft actor-critic, online (§7.3)",
+    "td3bc": "TD3+BC (§7.5)",
+    "iql": "Implicit Q-learning (§7.6)",
+}
+
+
+def get(name: str) -> ModuleType:
+    """The module of algorithm ``name``; one-sentence error with a suggestion when unknown."""
+    key = name.lower().replace("-", "").replace("+", "")
+    if key not in ALGORITHMS:
+        close = difflib.get_close_matches(key, ALGORITHMS, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise ConfigError(f"Unknown algorithm '{name}'{hint} Known: {', '.join(sorted(ALGORITHMS))}.")
+    return importlib.import_module(f"seamrl.algos.{key}")

@@ -1,0 +1,171 @@
+"""The ``seamrl`` command.
+
+    seamrl train ALGO --task TASK --setting {offline,online,offline-to-online} [--set key=value ...]
+    seamrl train --resume RUN_DIR
+    seamrl eval RUN_DIR [--episodes N]
+    seamrl plot RUN_DIR [RUN_DIR ...] [--out PNG]
+    seamrl algos
+    seamrl demo
+    seamrl data info PATH | seamrl data import PATH --format {d4rl,minari,npz} [--out FILE]
+
+Errors caused by input are printed as one sentence and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from seamrl.errors import SeamrlError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one sentence, exit code 2
+        self.exit(2, f"seamrl: error: {message[0].upper() + message[1:]}. Run `{self.prog} --help` for usage.\n")
+
+
+def _enable_compile_cache() -> None:
+    """JAX's persistent compilation cache: later processes skip the 1–2 s compile of each update."""
+    import jax
+
+    cache = Path(os.environ.get("SEAMRL_JAX_CACHE", Path.home() / ".cache" / "seamrl" / "jax"))
+    jax.config.update("jax_compilation_cache_dir", str(cache))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
+def cmd_train(args) -> int:
+    from seamrl import algos
+    from seamrl.config import RunConfig, apply_overrides
+    from seamrl.train import resume, train
+
+    if args.resume:
+        summary, run_dir = resume(args.resume, quiet=args.quiet)
+    else:
+        if not args.algo or not args.task:
+            raise SeamrlError("`seamrl train` needs ALGO and --task TASK (or --resume RUN_DIR).")
+        module = algos.get(args.algo)
+        run = RunConfig(algo=args.algo.lower(), task=args.task, setting=args.setting, seed=args.seed, out=args.out, dataset=args.dataset)
+        for flag in ("offline_steps", "online_steps", "num_envs", "eval_every", "eval_episodes"):
+            if getattr(args, flag) is not None:
+                setattr(run, flag, getattr(args, flag))
+        run = apply_overrides(run, module.Config, args.set or [])
+        summary, run_dir = train(run, quiet=args.quiet)
+    from seamrl.report.tables import print_summary
+
+    print_summary(summary, run_dir)
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from seamrl.train import load_trainer
+
+    trainer = load_trainer(args.run_dir)
+    trainer.run.eval_episodes = args.episodes
+    result = trainer.evaluate()
+    norm = result.get("normalized_mean")
+    line = f"{args.run_dir}: return {result['return_mean']:.1f} ± {result['return_std']:.1f} over {args.episodes} episodes"
+    print(line + (f", normalised score {norm:.1f} ± {result['normalized_std']:.1f}" if norm is not None else ""))
+    return 0
+
+
+def cmd_plot(args) -> int:
+    from seamrl.report.plot import plot_runs
+
+    print(plot_runs(args.run_dirs, args.out))
+    return 0
+
+
+def cmd_algos(args) -> int:
+    from seamrl.report.tables import algos_table
+
+    print(algos_table())
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from seamrl.demo import run_demo
+
+    run_demo(out=args.out, quiet=args.quiet)
+    return 0
+
+
+def cmd_data(args) -> int:
+    from seamrl.report.tables import data_info, data_import
+
+    if args.data_cmd == "info":
+        print(data_info(args.path, args.format))
+    else:
+        print(data_import(args.path, args.format, args.out))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="seamrl", description="Online, offline and offline-to-online RL for continuous control.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("train", help="train an algorithm on a task")
+    p.add_argument("algo", nargs="?", help="algorithm name (see `seamrl algos`)")
+    p.add_argument("--task", help="Gymnasium id, suite or D4RL dataset name")
+    p.add_argument("--setting", default="offline", choices=["offline", "online", "offline-to-online", "online-offline-online"])
+    p.add_argument("--offline-steps", dest="offline_steps", type=int, help="gradient steps of offline phases")
+    p.add_argument("--online-steps", dest="online_steps", type=int, help="environment steps of online phases")
+    p.add_argument("--num-envs", dest="num_envs", type=int, help="parallel environments for online collection")
+    p.add_argument("--eval-every", dest="eval_every", type=int)
+    p.add_argument("--eval-episodes", dest="eval_episodes", type=int)
+    p.add_argument("--dataset", help="dataset file or directory (D4RL hdf5, Minari, npz)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="run directory (default runs/ALGO-TASK-SETTING-sSEED-TIME)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a run or algorithm option (repeatable)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a killed run from its last checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="evaluate a run's latest checkpoint")
+    p.add_argument("run_dir")
+    p.add_argument("--episodes", type=int, default=10)
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("plot", help="learning curves of one or more runs (PNG)")
+    p.add_argument("run_dirs", nargs="+")
+    p.add_argument("--out", help="PNG path (default: curves.png in the first run directory)")
+    p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("algos", help="list algorithms, their settings and policy classes")
+    p.set_defaults(func=cmd_algos)
+
+    p = sub.add_parser("demo", help="offline pretraining then online fine-tuning on the embedded dataset")
+    p.add_argument("--out", default=None)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("data", help="inspect and import datasets")
+    data_sub = p.add_subparsers(dest="data_cmd", required=True, parser_class=_Parser)
+    q = data_sub.add_parser("info", help="sizes, returns and normalised score of a dataset")
+    q.add_argument("path")
+    q.add_argument("--format", choices=["d4rl", "minari", "npz"])
+    q.set_defaults(func=cmd_data)
+    q = data_sub.add_parser("import", help="validate a dataset and store it as .npz under $SEAMRL_DATA")
+    q.add_argument("path")
+    q.add_argument("--format", choices=["d4rl", "minari", "npz"])
+    q.add_argument("--out", help="output .npz path")
+    q.set_defaults(func=cmd_data)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        _enable_compile_cache()
+        return args.func(args)
+    except SeamrlError as err:
+        print(f"seamrl: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("seamrl: interrupted; resume with `seamrl train --resume RUN_DIR`.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""Where a run's dataset comes from.
+
+``--dataset PATH`` wins. Otherwise the task's registered dataset is used: a path, a file
+shipped inside the package (``package:NAME``), or a D4RL-named dataset looked up in
+``$SEAMRL_DATA/d4rl/`` and ``~/.d4rl/datasets/`` (D4RL downloads do not exist here: files the
+user already has are loaded, never fetched).
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+
+from seamrl import envs
+from seamrl.data import Dataset, load_dataset
+from seamrl.errors import ConfigError, EnvError
+
+
+def data_home() -> Path:
+    return Path(os.environ.get("SEAMRL_DATA", Path.home() / ".cache" / "seamrl"))
+
+
+def package_asset(name: str) -> Path:
+    return Path(str(resources.files("seamrl") / "assets" / name))
+
+
+def candidate_paths(name: str) -> list[Path]:
+    d4rl_style = name.replace("-medium", "_medium").replace("-expert", "_expert").replace("-random", "_random")
+    return [
+        data_home() / "d4rl" / f"{name}.hdf5",
+        data_home() / f"{name}.hdf5",
+        Path.home() / ".d4rl" / "datasets" / f"{name}.hdf5",
+        Path.home() / ".d4rl" / "datasets" / f"{d4rl_style}.hdf5",
+    ]
+
+
+def resolve_dataset_path(spec: str) -> Path:
+    if spec.startswith("package:"):
+        return package_asset(spec.split(":", 1)[1])
+    if Path(spec).expanduser().exists():
+        return Path(spec).expanduser()
+    for path in candidate_paths(spec):
+        if path.exists():
+            return path
+    raise ConfigError(
+        f"Dataset '{spec}' is not on this machine; place its file at {candidate_paths(spec)[0]} or pass --dataset PATH."
+    )
+
+
+def task_dataset_spec(task: str) -> str | None:
+    try:
+        return envs.task_info(task).dataset
+    except EnvError:
+        return None
+
+
+def load_task_dataset(run) -> Dataset:
+    spec = run.dataset or task_dataset_spec(run.task)
+    if spec is None:
+        raise ConfigError(
+            f"Setting '{run.setting}' needs a dataset but task '{run.task}' has none; pass --dataset PATH or use a dataset task (`seamrl data list`)."
+        )
+    return load_dataset(resolve_dataset_path(spec), name=None if run.dataset else run.task)

@@ -1,0 +1,484 @@
+"""The one trainer: a run is a schedule of phases applied to one agent (architecture.md).
+
+Offline phases run ``K = updates_per_call`` gradient steps per host call under ``lax.scan``,
+sampling every batch on the device. Online phases collect with one (or a vector of) env(s),
+store transitions in the device replay and run ``update_every · utd · num_envs`` updates per
+collection round in one scanned call. At each phase start the agent's optional
+``begin_phase(state, phase)`` hook runs; the trainer knows nothing else about any algorithm.
+
+Randomness is counter-based: batch ``i`` is sampled with ``fold_in(key, i)`` and online action
+noise with ``fold_in(key, env_step)``; environments are reset from seeds derived from the
+counters. A checkpoint (agent state, online replay, counters) is taken on a fixed cadence; at
+each checkpoint in-progress episodes are cut as time-outs and the envs reset from the
+counters, so a killed run resumed from its checkpoint continues exactly like one that was
+never interrupted.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from seamrl import algos, envs
+from seamrl.config import RunConfig, agent_config, validate
+from seamrl.data import buffer
+from seamrl.errors import ConfigError
+from seamrl.train import checkpoint
+from seamrl.train.tasks import load_task_dataset
+from seamrl.train.transforms import Transforms, dataset_rows, fit_transforms
+
+FIXED_COLUMNS = (
+    "phase",
+    "phase_kind",
+    "grad_step",
+    "env_step",
+    "wall_time",
+    "eval_return_mean",
+    "eval_return_std",
+    "eval_normalized_mean",
+    "eval_normalized_std",
+    "train_return",
+)
+
+
+@dataclass(frozen=True)
+class Phase:
+    kind: str  # "offline" (steps = gradient steps) | "online" (steps = env steps)
+    steps: int
+    index: int
+
+
+def schedule(run: RunConfig) -> list[Phase]:
+    kinds = {
+        "offline": [("offline", run.offline_steps)],
+        "online": [("online", run.online_steps)],
+        "offline-to-online": [("offline", run.offline_steps), ("online", run.online_steps)],
+        "online-offline-online": [("online", run.online_steps), ("offline", run.offline_steps), ("online", run.online_steps)],
+    }[run.setting]
+    return [Phase(kind, steps, i) for i, (kind, steps) in enumerate(kinds)]
+
+
+@dataclass
+class Counters:
+    phase: int = 0  # index of the current phase
+    phase_step: int = 0  # steps done in the current phase
+    grad_steps: int = 0
+    env_steps: int = 0
+    episodes: int = 0
+    csv_rows: int = 0
+    wall_time: float = 0.0  # seconds spent in earlier sessions of this run
+    phase_started: bool = False
+    history: list = field(default_factory=list)  # evaluation rows (dicts)
+
+
+class Trainer:
+    """Owns one run: its config, agent state, replay, counters and run directory."""
+
+    def __init__(self, run: RunConfig, run_dir: str | Path, quiet: bool = False):
+        validate(run)
+        self.run, self.dir, self.quiet = run, Path(run_dir), quiet
+        self.algo = algos.get(run.algo)
+        if run.setting not in self.algo.SETTINGS:
+            raise ConfigError(
+                f"Algorithm '{run.algo}' does not support setting '{run.setting}'; it supports {', '.join(self.algo.SETTINGS)}."
+            )
+        self.config = agent_config(self.algo, run)
+        self.phases = schedule(run)
+        needs_data = any(p.kind == "offline" for p in self.phases)
+        self.dataset = load_task_dataset(run) if needs_data else None
+        probe = envs.make(run.task)
+        self.env_spec = envs.spec_of(probe)
+        probe.close()
+        if self.dataset is not None:
+            self.dataset.validate_for(self.env_spec.obs_shape, self.env_spec.action_low, self.env_spec.action_high)
+            if hasattr(self.algo, "prepare_dataset"):
+                self.dataset = self.algo.prepare_dataset(self.dataset, self.config)
+        self.transforms: Transforms = fit_transforms(
+            self.config, self.env_spec.obs_dim, self.env_spec.action_low, self.env_spec.action_high, self.dataset
+        )
+        self.agent_spec = algos.common.AgentSpec(
+            self.env_spec.obs_dim,
+            self.env_spec.action_dim,
+            offline_steps=sum(p.steps for p in self.phases if p.kind == "offline"),
+            online_steps=sum(p.steps for p in self.phases if p.kind == "online"),
+        )
+        key = jax.random.PRNGKey(run.seed)
+        self.sample_key, self.act_key, self.eval_key = (jax.random.fold_in(key, i) for i in (1, 2, 3))
+        self.state = self.algo.init(jax.random.fold_in(key, 0), self.agent_spec, self.config)
+        shapes = {
+            "observations": (self.env_spec.obs_dim,),
+            "actions": (self.env_spec.action_dim,),
+            "rewards": (),
+            "next_observations": (self.env_spec.obs_dim,),
+            "masks": (),
+        }
+        self._empty = lambda cap: buffer.empty_storage(shapes, cap)
+        self.offline = self._offline_storage(self.phases[0])
+        self.online = self._empty(1)
+        self.counters = Counters()
+        self.metric_keys = sorted(self._metric_shapes())
+        self._evaluator = None
+        self._act = jax.jit(self.algo.act, static_argnums=3)
+        self._chunk = jax.jit(self._train_chunk, static_argnames=("k", "ratio"))
+
+    # ------------------------------------------------------------------ replay
+    def _offline_storage(self, phase: Phase) -> buffer.Storage:
+        """The dataset rows the sampler sees in ``phase`` (``replay_init`` after an offline phase)."""
+        if self.dataset is None:
+            return self._empty(1)
+        dataset = self.dataset
+        if phase.kind == "online" and phase.index > 0:
+            init = self.run.replay_init
+            if init == "none":
+                return self._empty(1)
+            if init == "part":
+                dataset = dataset.top_episodes(k=self.run.replay_top_episodes)
+        return buffer.storage_from_arrays(dataset_rows(dataset, self.transforms, self.config.dataset_action_clip))
+
+    def _ratio(self, phase: Phase) -> float | None:
+        if phase.kind == "offline":
+            return None
+        return 0.5 if self.run.replay_init == "half" else self.run.offline_ratio
+
+    def _train_chunk(self, state, offline, online, start, k: int, ratio: float | None):
+        """``k`` gradient steps under ``lax.scan``; batch i sampled with fold_in(key, start + i)."""
+
+        def body(state, i):
+            batch = buffer.sample(jax.random.fold_in(self.sample_key, start + i), offline, online, self.config.batch_size, ratio)
+            return self.algo.update(state, batch)
+
+        state, metrics = jax.lax.scan(body, state, jnp.arange(k))
+        return state, {name: jnp.nanmean(value) for name, value in metrics.items()}
+
+    def _metric_shapes(self) -> dict:
+        b = self.config.batch_size
+        batch = {
+            "observations": jnp.zeros((b, self.env_spec.obs_dim)),
+            "actions": jnp.zeros((b, self.env_spec.action_dim)),
+            "rewards": jnp.zeros((b,)),
+            "next_observations": jnp.zeros((b, self.env_spec.obs_dim)),
+            "masks": jnp.ones((b,)),
+        }
+        return jax.eval_shape(self.algo.update, self.state, batch)[1]
+
+    def _updates(self, k: int, phase: Phase) -> dict:
+        self.state, metrics = self._chunk(self.state, self.offline, self.online, self.counters.grad_steps, k=k, ratio=self._ratio(phase))
+        self.counters.grad_steps += k
+        return metrics
+
+    # ------------------------------------------------------------------ acting and evaluation
+    def policy(self, deterministic: bool = True, key: jax.Array | None = None):
+        """``obs (n, obs_dim) → actions in the env's box``, with the run's transforms."""
+        key = self.eval_key if key is None else key
+
+        def fn(obs: np.ndarray) -> np.ndarray:
+            action = self._act(self.state, jnp.asarray(self.transforms.observation(obs)), key, deterministic)
+            return self.transforms.action_to_env(np.asarray(action))
+
+        return fn
+
+    def evaluate(self) -> dict:
+        if self._evaluator is None:
+            self._evaluator = envs.Evaluator(self.run.task)
+        index = len(self.counters.history)
+        key = jax.random.fold_in(self.eval_key, index)
+        return self._evaluator(self.policy(True, key), self.run.eval_episodes, seed=10_000 + self.run.seed * 1000)
+
+    # ------------------------------------------------------------------ logging
+    def _log(self, phase: Phase, metrics: dict, evaluation: dict | None, train_return: float | None) -> dict:
+        row = {
+            "phase": phase.index,
+            "phase_kind": phase.kind,
+            "grad_step": self.counters.grad_steps,
+            "env_step": self.counters.env_steps,
+            "wall_time": round(self.counters.wall_time + time.perf_counter() - self._t0, 3),
+            "train_return": train_return,
+        }
+        if evaluation is not None:
+            row.update(
+                eval_return_mean=evaluation["return_mean"],
+                eval_return_std=evaluation["return_std"],
+                eval_normalized_mean=evaluation.get("normalized_mean"),
+                eval_normalized_std=evaluation.get("normalized_std"),
+            )
+        row.update({k: float(v) for k, v in metrics.items()})
+        path = self.dir / "metrics.csv"
+        new = self.counters.csv_rows == 0
+        with open(path, "w" if new else "a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(FIXED_COLUMNS) + self.metric_keys, extrasaction="ignore")
+            if new:
+                writer.writeheader()
+            writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+        self.counters.csv_rows += 1
+        if evaluation is not None:
+            self.counters.history.append(row)
+        return row
+
+    # ------------------------------------------------------------------ checkpoints
+    def save(self, name: str = "latest", with_replay: bool = True) -> Path:
+        counters = asdict(self.counters)
+        counters["wall_time"] = self.counters.wall_time + time.perf_counter() - self._t0
+        return checkpoint.save(
+            self.dir / "checkpoints" / f"{name}.ckpt",
+            agent=self.state,
+            transforms=self.transforms.to_json(),
+            counters=counters,
+            online=self.online if with_replay else None,
+        )
+
+    def restore(self, path: Path) -> None:
+        data = checkpoint.load(path)
+        self.state = checkpoint.restore_tree(self.state, data["agent"], path)
+        self.transforms = Transforms.from_json(data["transforms"])
+        self.counters = Counters(**data["counters"])
+        phase = self.phases[self.counters.phase]
+        if data.get("online") is not None:
+            self.online = checkpoint.restore_storage(data["online"])
+        self.offline = self._offline_storage(phase)
+        _truncate_csv(self.dir / "metrics.csv", self.counters.csv_rows)
+
+    # ------------------------------------------------------------------ the loop
+    def fit(self) -> dict:
+        self._t0 = time.perf_counter()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / "checkpoints").mkdir(exist_ok=True)
+        total = sum(p.steps for p in self.phases)
+        done_before = sum(p.steps for p in self.phases[: self.counters.phase]) + self.counters.phase_step
+        self._bar = _progress(total, done_before, self.quiet)
+        if self.counters.grad_steps == 0 and self.counters.env_steps == 0 and not self.counters.history:
+            self._log(self.phases[0], {}, self.evaluate(), None)
+        self._phase_rates = {}
+        while self.counters.phase < len(self.phases):
+            phase = self.phases[self.counters.phase]
+            if not self.counters.phase_started:
+                self._begin(phase)
+            start = (time.perf_counter(), self.counters.grad_steps, self.counters.env_steps)
+            (self._offline_phase if phase.kind == "offline" else self._online_phase)(phase)
+            elapsed = max(time.perf_counter() - start[0], 1e-9)
+            self._phase_rates[phase.index] = {
+                "grad_steps_per_s": (self.counters.grad_steps - start[1]) / elapsed,
+                "env_steps_per_s": (self.counters.env_steps - start[2]) / elapsed,
+            }
+            self.counters.phase += 1
+            self.counters.phase_step = 0
+            self.counters.phase_started = False
+        self._bar.close()
+        self.save()
+        return self._summary()
+
+    def _begin(self, phase: Phase) -> None:
+        """Phase switch (algorithms.md §1.7): replay for the new phase, then the agent's hook."""
+        if phase.index > 0:
+            self.offline = self._offline_storage(phase)
+            if phase.kind == "online" and self.online.capacity == 1:
+                self.online = self._empty(max(self.run.buffer_size, 1))
+        elif phase.kind == "online":
+            self.online = self._empty(max(self.run.buffer_size, 1))
+        if hasattr(self.algo, "begin_phase"):
+            self.state = self.algo.begin_phase(self.state, phase)
+        self.counters.phase_started = True
+
+    def _every(self, before: int, after: int, interval: int) -> bool:
+        return interval > 0 and after // interval > before // interval
+
+    def _events(self, phase: Phase, before: int, metrics: dict, train_return: float | None = None) -> None:
+        after = self.counters.phase_step
+        end = after >= phase.steps
+        if self._every(before, after, self.run.eval_every) or end:
+            row = self._log(phase, metrics, self.evaluate(), train_return)
+            score = row.get("eval_normalized_mean")
+            self._bar.set_postfix_str(f"{phase.kind} eval {'return' if score is None else 'score'} {row['eval_return_mean'] if score is None else score:.1f}")
+        if self.run.save_policy_every and self._every(before, after, self.run.save_policy_every):
+            self.save(f"policy_p{phase.index}_{after}", with_replay=False)
+        if self._every(before, after, self.run.checkpoint_every) and not end:
+            self._checkpoint_now = True
+        self._bar.update(after - before)
+
+    def _offline_phase(self, phase: Phase) -> None:
+        k = math.gcd(self.run.updates_per_call, self.run.eval_every, self.run.checkpoint_every or self.run.eval_every)
+        while self.counters.phase_step < phase.steps:
+            n = min(k, phase.steps - self.counters.phase_step)
+            before = self.counters.phase_step
+            metrics = self._updates(n, phase)
+            self.counters.phase_step += n
+            self._checkpoint_now = False
+            self._events(phase, before, metrics)
+            if self._checkpoint_now:
+                self.save()
+
+    def _online_phase(self, phase: Phase) -> None:
+        run, n_envs = self.run, self.run.num_envs
+        vec = envs.make_vector(run.task, n_envs, seed=self._reset_seed())
+        obs, _ = vec.reset(seed=self._reset_seed())
+        from_scratch = phase.index == 0
+        episode_return = np.zeros(n_envs)
+        finished: list[float] = []
+        pending: list[dict] = []
+        while self.counters.phase_step < phase.steps:
+            before = self.counters.phase_step
+            if from_scratch and self.counters.phase_step < self.config.learning_starts:
+                rng = np.random.default_rng([run.seed, self.counters.env_steps])  # counter-based: resumable
+                action = rng.uniform(-1.0, 1.0, (n_envs, self.env_spec.action_dim)).astype(np.float32)
+            else:
+                key = jax.random.fold_in(self.act_key, self.counters.env_steps)
+                action = np.asarray(self._act(self.state, jnp.asarray(self.transforms.observation(obs)), key, False))
+            next_obs, reward, terminated, truncated, info = vec.step(self.transforms.action_to_env(action))
+            real_next = envs.real_next_obs(next_obs, info)
+            self.online = buffer.add(
+                self.online,
+                {
+                    "observations": self.transforms.observation(obs),
+                    "actions": action,
+                    "rewards": self.transforms.reward(reward),
+                    "next_observations": self.transforms.observation(real_next),
+                    "masks": 1.0 - terminated.astype(np.float32),
+                },
+            )
+            episode_return += reward
+            for i in np.flatnonzero(terminated | truncated):
+                finished.append(float(episode_return[i]))
+                episode_return[i] = 0.0
+                self.counters.episodes += 1
+            obs = next_obs
+            self.counters.env_steps += n_envs
+            self.counters.phase_step += n_envs
+            learning = not from_scratch or self.counters.phase_step >= self.config.learning_starts
+            warm = phase.index > 0 and self.counters.phase_step <= run.warmup_steps
+            if learning and not warm and (self.counters.phase_step // n_envs) % run.update_every == 0:
+                pending.append(self._updates(run.update_every * self.config.utd * n_envs, phase))
+            self._checkpoint_now = False
+            crossed_eval = self._every(before, self.counters.phase_step, run.eval_every)
+            metrics = _mean_metrics(pending) if crossed_eval or self.counters.phase_step >= phase.steps else {}
+            if metrics or crossed_eval:
+                pending = []
+            train_return = float(np.mean(finished)) if finished and crossed_eval else None
+            if crossed_eval:
+                finished = []
+            self._events(phase, before, metrics, train_return)
+            if self._checkpoint_now:
+                # Cut in-progress episodes (time-outs) so the resumed run restarts from the same place.
+                self.save()
+                obs, _ = vec.reset(seed=self._reset_seed())
+                episode_return[:] = 0.0
+        vec.close()
+
+    def _reset_seed(self) -> int:
+        return int(self.run.seed * 1_000_003 + self.counters.env_steps)
+
+    # ------------------------------------------------------------------ summary
+    def _summary(self) -> dict:
+        history = self.counters.history
+        key = "eval_normalized_mean" if history and history[-1].get("eval_normalized_mean") is not None else "eval_return_mean"
+        scores = [h[key] for h in history]
+        phases = []
+        for p in self.phases:
+            rows = [h for h in history if h["phase"] == p.index and not (p.index == 0 and h is history[0])]
+            phases.append(
+                {
+                    "index": p.index,
+                    "kind": p.kind,
+                    "steps": p.steps,
+                    "first": rows[0][key] if rows else None,
+                    "final": rows[-1][key] if rows else None,
+                    "best": max((r[key] for r in rows), default=None),
+                    **self._phase_rates.get(p.index, {}),
+                }
+            )
+        summary = {
+            "algo": self.run.algo,
+            "task": self.run.task,
+            "setting": self.run.setting,
+            "seed": self.run.seed,
+            "metric": key.replace("eval_", "").replace("_mean", ""),
+            "initial": scores[0] if scores else None,
+            "final": scores[-1] if scores else None,
+            "best": max(scores) if scores else None,
+            "final_return": history[-1]["eval_return_mean"] if history else None,
+            "grad_steps": self.counters.grad_steps,
+            "env_steps": self.counters.env_steps,
+            "wall_time": round(self.counters.wall_time + time.perf_counter() - self._t0, 2),
+            "phases": phases,
+        }
+        (self.dir / "summary.json").write_text(json.dumps(summary, indent=2))
+        return summary
+
+
+def _mean_metrics(chunks: list[dict]) -> dict:
+    if not chunks:
+        return {}
+    stacked = jax.device_get(chunks)
+    return {k: float(np.nanmean([c[k] for c in stacked])) for k in stacked[0]}
+
+
+def _truncate_csv(path: Path, rows: int) -> None:
+    """Drop metric rows written after the checkpoint being resumed (header + ``rows`` kept)."""
+    if not path.exists():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[: rows + 1]) if rows else "")
+
+
+def _progress(total: int, initial: int, quiet: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, disable=quiet, unit="step", dynamic_ncols=True, smoothing=0.05)
+
+
+def write_config(run: RunConfig, config, run_dir: Path) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    data = {"run": run.to_json(), "agent": asdict(config), "seamrl_version": __import__("seamrl").__version__}
+    (run_dir / "config.json").write_text(json.dumps(data, indent=2, default=str))
+
+
+def default_run_dir(run: RunConfig) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{run.algo}-{run.task}-{run.setting}-s{run.seed}-{stamp}"
+
+
+def train(run: RunConfig, quiet: bool = False) -> tuple[dict, Path]:
+    """Start a new run; returns ``(summary, run_dir)``."""
+    run_dir = Path(run.out) if run.out else default_run_dir(run)
+    trainer = Trainer(run, run_dir, quiet)
+    write_config(run, trainer.config, run_dir)
+    return trainer.fit(), run_dir
+
+
+def resume(run_dir: str | Path, quiet: bool = False) -> tuple[dict, Path]:
+    """Continue a killed run from ``run_dir/checkpoints/latest.ckpt``."""
+    run_dir = Path(run_dir)
+    run = load_run_config(run_dir)
+    trainer = Trainer(run, run_dir, quiet)
+    latest = run_dir / "checkpoints" / "latest.ckpt"
+    if latest.exists():
+        trainer.restore(latest)
+    return trainer.fit(), run_dir
+
+
+def load_run_config(run_dir: str | Path) -> RunConfig:
+    path = Path(run_dir) / "config.json"
+    if not path.exists():
+        raise ConfigError(f"'{run_dir}' is not a run directory: {path} does not exist.")
+    return RunConfig.from_json(json.loads(path.read_text())["run"])
+
+
+def load_trainer(run_dir: str | Path, checkpoint_name: str = "latest") -> Trainer:
+    """A trainer restored from a run's checkpoint (for ``seamrl eval`` and exporting policies)."""
+    run_dir = Path(run_dir)
+    trainer = Trainer(load_run_config(run_dir), run_dir, quiet=True)
+    path = run_dir / "checkpoints" / f"{checkpoint_name}.ckpt"
+    if not path.exists():
+        raise ConfigError(f"Run '{run_dir}' has no checkpoint '{path.name}' yet.")
+    data = checkpoint.load(path)
+    trainer.state = checkpoint.restore_tree(trainer.state, data["agent"], path)
+    trainer.transforms = Transforms.from_json(data["transforms"])
+    return trainer
