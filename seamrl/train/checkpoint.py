@@ -56,7 +56,8 @@ def restore_tree(template: Any, leaves: list[np.ndarray], path: Path) -> Any:
     mismatch = len(expected) != len(leaves) or any(np.shape(a) != np.shape(b) for a, b in zip(expected, leaves))
     if mismatch:
         raise ConfigError(f"Checkpoint {path} does not match this run's algorithm configuration (network shapes differ).")
-    return jax.tree_util.tree_unflatten(treedef, [jax.numpy.asarray(x, dtype=np.asarray(e).dtype) for x, e in zip(leaves, expected)])
+    dtypes = [jax.dtypes.canonicalize_dtype(np.asarray(e).dtype) for e in expected]
+    return jax.tree_util.tree_unflatten(treedef, [jax.numpy.asarray(x, dtype=d) for x, d in zip(leaves, dtypes)])
 
 
 def storage_state(storage: buffer.Storage) -> dict:

@@ -79,6 +79,8 @@ class Counters:
     wall_time: float = 0.0  # seconds spent in earlier sessions of this run
     phase_started: bool = False
     history: list = field(default_factory=list)  # evaluation rows (dicts)
+    pending: list = field(default_factory=list)  # update metrics since the last metrics row
+    finished: list = field(default_factory=list)  # raw returns of training episodes since the last row
 
 
 class Trainer:
@@ -171,10 +173,10 @@ class Trainer:
         }
         return jax.eval_shape(self.algo.update, self.state, batch)[1]
 
-    def _updates(self, k: int, phase: Phase) -> dict:
+    def _updates(self, k: int, phase: Phase) -> None:
         self.state, metrics = self._chunk(self.state, self.offline, self.online, self.counters.grad_steps, k=k, ratio=self._ratio(phase))
         self.counters.grad_steps += k
-        return metrics
+        self.counters.pending.append(metrics)
 
     # ------------------------------------------------------------------ acting and evaluation
     def policy(self, deterministic: bool = True, key: jax.Array | None = None):
@@ -195,7 +197,11 @@ class Trainer:
         return self._evaluator(self.policy(True, key), self.run.eval_episodes, seed=10_000 + self.run.seed * 1000)
 
     # ------------------------------------------------------------------ logging
-    def _log(self, phase: Phase, metrics: dict, evaluation: dict | None, train_return: float | None) -> dict:
+    def _log(self, phase: Phase, evaluation: dict | None) -> dict:
+        metrics = _mean_metrics(self.counters.pending)
+        finished = self.counters.finished
+        train_return = float(np.mean(finished)) if finished else None
+        self.counters.pending, self.counters.finished = [], []
         row = {
             "phase": phase.index,
             "phase_kind": phase.kind,
@@ -226,6 +232,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ checkpoints
     def save(self, name: str = "latest", with_replay: bool = True) -> Path:
+        self.counters.pending = [{k: float(v) for k, v in m.items()} for m in jax.device_get(self.counters.pending)]
         counters = asdict(self.counters)
         counters["wall_time"] = self.counters.wall_time + time.perf_counter() - self._t0
         return checkpoint.save(
@@ -256,7 +263,7 @@ class Trainer:
         done_before = sum(p.steps for p in self.phases[: self.counters.phase]) + self.counters.phase_step
         self._bar = _progress(total, done_before, self.quiet)
         if self.counters.grad_steps == 0 and self.counters.env_steps == 0 and not self.counters.history:
-            self._log(self.phases[0], {}, self.evaluate(), None)
+            self._log(self.phases[0], self.evaluate())
         self._phase_rates = {}
         while self.counters.phase < len(self.phases):
             phase = self.phases[self.counters.phase]
@@ -291,11 +298,11 @@ class Trainer:
     def _every(self, before: int, after: int, interval: int) -> bool:
         return interval > 0 and after // interval > before // interval
 
-    def _events(self, phase: Phase, before: int, metrics: dict, train_return: float | None = None) -> None:
+    def _events(self, phase: Phase, before: int) -> None:
         after = self.counters.phase_step
         end = after >= phase.steps
         if self._every(before, after, self.run.eval_every) or end:
-            row = self._log(phase, metrics, self.evaluate(), train_return)
+            row = self._log(phase, self.evaluate())
             score = row.get("eval_normalized_mean")
             self._bar.set_postfix_str(f"{phase.kind} eval {'return' if score is None else 'score'} {row['eval_return_mean'] if score is None else score:.1f}")
         if self.run.save_policy_every and self._every(before, after, self.run.save_policy_every):
@@ -309,10 +316,10 @@ class Trainer:
         while self.counters.phase_step < phase.steps:
             n = min(k, phase.steps - self.counters.phase_step)
             before = self.counters.phase_step
-            metrics = self._updates(n, phase)
+            self._updates(n, phase)
             self.counters.phase_step += n
             self._checkpoint_now = False
-            self._events(phase, before, metrics)
+            self._events(phase, before)
             if self._checkpoint_now:
                 self.save()
 
@@ -322,8 +329,6 @@ class Trainer:
         obs, _ = vec.reset(seed=self._reset_seed())
         from_scratch = phase.index == 0
         episode_return = np.zeros(n_envs)
-        finished: list[float] = []
-        pending: list[dict] = []
         while self.counters.phase_step < phase.steps:
             before = self.counters.phase_step
             if from_scratch and self.counters.phase_step < self.config.learning_starts:
@@ -346,7 +351,7 @@ class Trainer:
             )
             episode_return += reward
             for i in np.flatnonzero(terminated | truncated):
-                finished.append(float(episode_return[i]))
+                self.counters.finished.append(float(episode_return[i]))
                 episode_return[i] = 0.0
                 self.counters.episodes += 1
             obs = next_obs
@@ -355,16 +360,9 @@ class Trainer:
             learning = not from_scratch or self.counters.phase_step >= self.config.learning_starts
             warm = phase.index > 0 and self.counters.phase_step <= run.warmup_steps
             if learning and not warm and (self.counters.phase_step // n_envs) % run.update_every == 0:
-                pending.append(self._updates(run.update_every * self.config.utd * n_envs, phase))
+                self._updates(run.update_every * self.config.utd * n_envs, phase)
             self._checkpoint_now = False
-            crossed_eval = self._every(before, self.counters.phase_step, run.eval_every)
-            metrics = _mean_metrics(pending) if crossed_eval or self.counters.phase_step >= phase.steps else {}
-            if metrics or crossed_eval:
-                pending = []
-            train_return = float(np.mean(finished)) if finished and crossed_eval else None
-            if crossed_eval:
-                finished = []
-            self._events(phase, before, metrics, train_return)
+            self._events(phase, before)
             if self._checkpoint_now:
                 # Cut in-progress episodes (time-outs) so the resumed run restarts from the same place.
                 self.save()
