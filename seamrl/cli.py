@@ -101,6 +101,14 @@ def cmd_data(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    from seamrl.bench.throughput import run_bench
+
+    names = [n.strip() for n in args.algos.split(",")] if args.algos else None
+    print(run_bench(names, args.updates_per_call, args.repeats, args.out))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="seamrl", description="Online, offline and offline-to-online RL for continuous control.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -139,6 +147,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("bench", help="gradient steps/s of each algorithm through the trainer (synthetic data)")
+    p.add_argument("--algos", help="comma-separated names (default: all)")
+    p.add_argument("--updates-per-call", dest="updates_per_call", type=int, default=1000)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--out", help="write the results as JSON")
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("data", help="inspect and import datasets")
     data_sub = p.add_subparsers(dest="data_cmd", required=True, parser_class=_Parser)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import importlib
+import io
 import math
 import os
 import sys
@@ -80,6 +81,7 @@ FAMILIES: tuple[Family, ...] = (
         "gymnasium-robotics",
         'pip install "gymnasium-robotics==1.4.2"',
         lambda env_id: env_id.startswith(ROBOTICS_PREFIXES),
+        quiet=True,  # its import prints a farama_notifications notice about Adroit rewards
     ),
 )
 
@@ -115,10 +117,12 @@ def _quiet(enabled: bool = True) -> Iterator[None]:
             yield
             return
         devnull = os.open(os.devnull, os.O_WRONLY)
+        sink = io.StringIO()  # Python-level prints too (e.g. farama_notifications on import)
         try:
             os.dup2(devnull, 1)
             os.dup2(devnull, 2)
-            yield
+            with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+                yield
         finally:
             sys.stdout.flush()
             sys.stderr.flush()

@@ -259,3 +259,12 @@ def _register_d4rl() -> None:
 
 
 _register_d4rl()
+
+
+def _register_embedded() -> None:
+    """Datasets shipped inside the package (``seamrl/assets``), used by ``seamrl demo`` and tests."""
+    lo, hi = task_info("hopper-medium-v2").ref_min, task_info("hopper-medium-v2").ref_max
+    register_task("hopper-medium-demo-v0", "Hopper-v5", lo, hi, 1000, dataset="package:hopper-medium-demo-v0.npz")
+
+
+_register_embedded()

@@ -95,12 +95,17 @@ def bandit_reward(obs, act):
 def bandit_data(key, n: int, behaviour: str, noise: float = 0.3) -> dict:
     """One-step bandit transitions: masks 0, next_obs random (irrelevant).
 
-    behaviour: "uniform" (actions U[−1,1]) or "noisy" (a*(s) + N(0, noise²), clipped ±0.99).
+    behaviour: "uniform" (actions U[−1,1]), "noisy" (a*(s) + N(0, noise²), clipped ±0.99) or
+    "mixed" (half a*(s) + N(0, 0.1²), half uniform: its conditional mean action is ≈ a*(s)/2).
     """
     ko, ka, kn = jax.random.split(key, 3)
     obs = jax.random.uniform(ko, (n, BANDIT_OBS), minval=-1.0, maxval=1.0)
     if behaviour == "uniform":
         act = jax.random.uniform(ka, (n, BANDIT_ACT), minval=-1.0, maxval=1.0)
+    elif behaviour == "mixed":  # first half near-optimal (noise 0.1), second half uniform
+        good = jnp.clip(bandit_opt(obs) + 0.1 * jax.random.normal(ka, (n, BANDIT_ACT)), -0.99, 0.99)
+        bad = jax.random.uniform(jax.random.fold_in(ka, 1), (n, BANDIT_ACT), minval=-1.0, maxval=1.0)
+        act = jnp.where((jnp.arange(n) < n // 2)[:, None], good, bad)
     else:
         act = jnp.clip(bandit_opt(obs) + noise * jax.random.normal(ka, (n, BANDIT_ACT)), -0.99, 0.99)
     return {

@@ -1,0 +1,1 @@
+"""Benchmarks: update throughput and collection speed, measured as ratios in one run."""

@@ -1,0 +1,69 @@
+"""The CLI contract: commands work, errors are one sentence with exit code 2."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from seamrl.cli import main
+
+
+def _seamrl(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "seamrl.cli", *args], capture_output=True, text=True, cwd=cwd)
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["train", "iqll", "--task", "Hopper-v5"], "did you mean 'iql'"),
+        (["train", "iql", "--task", "Hoper-v5", "--setting", "online"], "did you mean 'Hopper-v5'"),
+        (["train", "iql", "--task", "Hopper-v5", "--set", "expectle=0.8"], "did you mean 'expectile'"),
+        (["train", "bc", "--task", "Hopper-v5", "--setting", "online"], "does not support setting 'online'"),
+        (["train", "iql", "--task", "Hopper-v5", "--setting", "offline"], "needs a dataset"),
+        (["train", "iql", "--task", "Hopper-v5", "--dataset", "/nonexistent/file.hdf5"], "/nonexistent/file.hdf5"),
+        (["data", "info", "/nonexistent.npz"], "/nonexistent.npz"),
+        (["eval", "/nonexistent-run"], "is not a run directory"),
+        (["train", "iql", "--task", "Hopper-v5", "--setting", "sideways"], "invalid choice"),
+    ],
+)
+def test_errors_are_one_sentence_with_exit_code_2(args, fragment, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        sys.exit(main(args))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert fragment in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_dataset_observation_shape_must_match_env(pendulum_npz, capsys):
+    code = main(["train", "iql", "--task", "Hopper-v5", "--dataset", str(pendulum_npz), "--offline-steps", "10", "--quiet"])
+    assert code == 2
+    assert "observation" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["train", "eval", "plot", "algos", "demo", "data", "bench"])
+def test_every_command_has_help(command):
+    result = _seamrl(command, "--help")
+    assert result.returncode == 0 and "usage:" in result.stdout
+
+
+def test_algos_lists_every_algorithm():
+    out = _seamrl("algos").stdout
+    for name in ("bc", "sac", "td3", "td3bc", "iql"):
+        assert f"\n{name} " in out
+
+
+def test_train_eval_plot_and_data_info(tmp_path, pendulum_npz, capsys):
+    run_dir = tmp_path / "run"
+    assert main(["train", "td3bc", "--task", "Pendulum-v1", "--dataset", str(pendulum_npz), "--offline-steps", "200",
+                 "--eval-every", "100", "--eval-episodes", "2", "--set", "hidden_dims=16,16", "--out", str(run_dir), "--quiet"]) == 0
+    assert "td3bc on Pendulum-v1" in capsys.readouterr().out
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["grad_steps"] == 200 and summary["metric"] == "return"
+    assert main(["eval", str(run_dir), "--episodes", "2"]) == 0
+    assert "return" in capsys.readouterr().out
+    assert main(["plot", str(run_dir), "--out", str(tmp_path / "c.png")]) == 0
+    assert (tmp_path / "c.png").stat().st_size > 1000
+    assert main(["data", "info", str(pendulum_npz)]) == 0
+    out = capsys.readouterr().out
+    assert "transitions" in out and "2000" in out
