@@ -4,6 +4,7 @@
     seamrl train --resume RUN_DIR
     seamrl eval RUN_DIR [--episodes N]
     seamrl plot RUN_DIR [RUN_DIR ...] [--out PNG]
+    seamrl table RUN_DIR [RUN_DIR ...]
     seamrl algos
     seamrl demo
     seamrl data info PATH | seamrl data import PATH --format {d4rl,minari,npz} [--out FILE]
@@ -77,6 +78,13 @@ def cmd_plot(args) -> int:
     return 0
 
 
+def cmd_table(args) -> int:
+    from seamrl.report.tables import runs_table
+
+    print(runs_table(args.run_dirs))
+    return 0
+
+
 def cmd_algos(args) -> int:
     from seamrl.report.tables import algos_table
 
@@ -139,6 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dirs", nargs="+")
     p.add_argument("--out", help="PNG path (default: curves.png in the first run directory)")
     p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("table", help="Markdown table of finished runs (per seed, then mean ± std)")
+    p.add_argument("run_dirs", nargs="+")
+    p.set_defaults(func=cmd_table)
 
     p = sub.add_parser("algos", help="list algorithms, their settings and policy classes")
     p.set_defaults(func=cmd_algos)

@@ -43,6 +43,7 @@ class RunConfig:
     warmup_steps: int = 0  # offline→online: env steps with the pretrained policy before updates resume (SSAR: 5000)
     checkpoint_every: int = 50_000  # steps of the current phase between resumable checkpoints
     save_policy_every: int = 0  # also keep a small policy snapshot every N steps (0: off)
+    tensorboard: bool = False  # also write TensorBoard event files to RUN_DIR/tensorboard (needs tensorboardX)
     out: str | None = None
     agent: dict[str, Any] = field(default_factory=dict)  # overrides of the algorithm's Config
 

@@ -57,3 +57,30 @@ def data_import(path: str, fmt: str | None, out: str | None) -> str:
     target.parent.mkdir(parents=True, exist_ok=True)
     save_npz(ds, target)
     return f"imported {len(ds)} transitions ({ds.summary().get('episodes')} episodes) to {target}"
+
+
+def runs_table(run_dirs: list[str]) -> str:
+    """A Markdown table of runs (one row per run, then mean ± std per algorithm and setting)."""
+    import json
+
+    import numpy as np
+
+    rows, groups = [], {}
+    for d in run_dirs:
+        path = Path(d) / "summary.json"
+        if not path.exists():
+            from seamrl.errors import ConfigError
+
+            raise ConfigError(f"'{d}' has no summary.json; the run has not finished.")
+        s = json.loads(path.read_text())
+        phases = s["phases"]
+        switch = f"{_fmt(phases[0]['final'])} → {_fmt(phases[1]['first'])}" if len(phases) > 1 else "–"
+        rows.append(f"| {s['algo']} | {s['task']} | {s['setting']} | {s['seed']} | {s['metric']} | {_fmt(s['initial'])} | {switch} | {_fmt(s['final'])} | {_fmt(s['best'])} | {s['grad_steps']} | {s['env_steps']} | {_fmt(s['wall_time'], 0)} |")
+        groups.setdefault((s["algo"], s["task"], s["setting"]), []).append((s["final"], s["best"]))
+    out = ["| algo | task | setting | seed | metric | start | before → after switch | final | best | grad steps | env steps | wall s |", "|" + "---|" * 12, *rows]
+    if any(len(v) > 1 for v in groups.values()):
+        out += ["", "| algo | task | setting | seeds | final (mean ± std) | best (mean ± std) |", "|---|---|---|---|---|---|"]
+        for (algo, task, setting), vals in groups.items():
+            final, best = np.array([v[0] for v in vals]), np.array([v[1] for v in vals])
+            out.append(f"| {algo} | {task} | {setting} | {len(vals)} | {final.mean():.1f} ± {final.std():.1f} | {best.mean():.1f} ± {best.std():.1f} |")
+    return "\n".join(out)

@@ -182,9 +182,11 @@ class Trainer:
     def policy(self, deterministic: bool = True, key: jax.Array | None = None):
         """``obs (n, obs_dim) → actions in the env's box``, with the run's transforms."""
         key = self.eval_key if key is None else key
+        calls = iter(range(2**62))  # a fresh key for every call (stochastic policies)
 
         def fn(obs: np.ndarray) -> np.ndarray:
-            action = self._act(self.state, jnp.asarray(self.transforms.observation(obs)), key, deterministic)
+            step_key = jax.random.fold_in(key, next(calls))
+            action = self._act(self.state, jnp.asarray(self.transforms.observation(obs)), step_key, deterministic)
             return self.transforms.action_to_env(np.asarray(action))
 
         return fn
@@ -226,9 +228,24 @@ class Trainer:
                 writer.writeheader()
             writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
         self.counters.csv_rows += 1
+        if self.run.tensorboard:
+            self._tensorboard(row)
         if evaluation is not None:
             self.counters.history.append(row)
         return row
+
+    def _tensorboard(self, row: dict) -> None:
+        if getattr(self, "_tb", None) is None:
+            try:
+                from tensorboardX import SummaryWriter
+            except ImportError:
+                raise ConfigError("tensorboard=true needs the tensorboardX package; install it with `pip install tensorboardX`.") from None
+            self._tb = SummaryWriter(str(self.dir / "tensorboard"))
+        step = row["grad_step"] if row["phase_kind"] == "offline" else row["env_step"]
+        for name, value in row.items():
+            if isinstance(value, (int, float)) and name not in ("phase", "grad_step", "env_step"):
+                self._tb.add_scalar(name, value, step)
+        self._tb.flush()
 
     # ------------------------------------------------------------------ checkpoints
     def save(self, name: str = "latest", with_replay: bool = True) -> Path:
@@ -429,7 +446,11 @@ def _truncate_csv(path: Path, rows: int) -> None:
 def _progress(total: int, initial: int, quiet: bool):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=initial, disable=quiet, unit="step", dynamic_ncols=True, smoothing=0.05)
+    import sys
+
+    interactive = sys.stderr.isatty()  # in logs, a line every 30 s instead of a redraw every 0.1 s
+    return tqdm(total=total, initial=initial, disable=quiet, unit="step", dynamic_ncols=True, smoothing=0.05,
+                mininterval=0.1 if interactive else 30.0)
 
 
 def write_config(run: RunConfig, config, run_dir: Path) -> None:

@@ -19,7 +19,21 @@ from flax.training.train_state import TrainState
 def make_ts(apply_fn, params, lr: float = 1e-3) -> TrainState:
     """A TrainState with a hand-written ``apply_fn`` and Adam (fresh optimiser state)."""
     params = jax.tree_util.tree_map(lambda x: jnp.asarray(x, jnp.float32), params)
-    return TrainState.create(apply_fn=apply_fn, params=params, tx=optax.adam(lr))
+    return settle(TrainState.create(apply_fn=apply_fn, params=params, tx=optax.adam(lr)))
+
+
+def settle(tree):
+    """Every leaf as a strongly typed array (Python ints / weak types would make ``jax.jit``
+    retrace after the first update; see test_algo_registry.py::test_update_keeps_state_leaf_types)."""
+    return jax.tree_util.tree_map(lambda x: jnp.asarray(x, jnp.asarray(x).dtype), tree)
+
+
+def rng0():
+    return jax.random.PRNGKey(0)
+
+
+def step0():
+    return jnp.zeros((), jnp.int32)
 
 
 def random_batch(key, n: int, obs_dim: int, act_dim: int) -> dict:
@@ -141,6 +155,9 @@ def expected_reward(act_fn, state, key) -> float:
 
 _HELPERS = SimpleNamespace(
     make_ts=make_ts,
+    settle=settle,
+    rng0=rng0,
+    step0=step0,
     random_batch=random_batch,
     np_batch=np_batch,
     critic_fn=critic_fn,

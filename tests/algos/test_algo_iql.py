@@ -28,13 +28,17 @@ def _critic_np(p, obs, act):
 
 
 def _state(h, actor_lr=0.1, critic_lr=0.1, value_lr=0.1, **cfg):
-    base = iql.init(jax.random.PRNGKey(0), AgentSpec(OBS, ACT), iql.Config(hidden_dims=(8,), **cfg))
+    """An IQL state with tanh-mean Gaussian actor, linear critics and V (no flax networks)."""
     rng = np.random.default_rng(3)
-    actor = h.make_ts(h.gaussian_actor, {"M": rng.normal(size=(OBS, ACT)), "log_std": np.array([-0.3, 0.2])}, actor_lr)
-    critic = h.make_ts(h.critic_fn, h.critic_params(2, OBS, ACT, 0), critic_lr)
-    value = h.make_ts(h.value_fn, {"u": rng.normal(size=(OBS,)), "v0": np.array(0.2)}, value_lr)
-    target = jax.tree_util.tree_map(jnp.asarray, h.critic_params(2, OBS, ACT, 1))
-    return base.replace(actor=actor, critic=critic, critic_target=target, value=value)
+    return iql.State(
+        actor=h.make_ts(h.gaussian_actor, {"M": rng.normal(size=(OBS, ACT)), "log_std": np.array([-0.3, 0.2])}, actor_lr),
+        critic=h.make_ts(h.critic_fn, h.critic_params(2, OBS, ACT, 0), critic_lr),
+        critic_target=jax.tree_util.tree_map(jnp.asarray, h.critic_params(2, OBS, ACT, 1)),
+        value=h.make_ts(h.value_fn, {"u": rng.normal(size=(OBS,)), "v0": np.array(0.2)}, value_lr),
+        rng=h.rng0(),
+        step=h.step0(),
+        config=iql.Config(hidden_dims=(8,), **cfg),
+    )
 
 
 def _v_np(p, obs):
@@ -177,7 +181,7 @@ def test_iql_act(h):
 
 
 def test_iql_dropout_only_in_training():
-    state = iql.init(jax.random.PRNGKey(0), AgentSpec(OBS, ACT), iql.Config(hidden_dims=(32, 32), actor_dropout=0.5))
+    state = iql.init(jax.random.PRNGKey(0), AgentSpec(OBS, ACT), iql.Config(hidden_dims=(16,), actor_dropout=0.5))
     obs = jax.random.normal(jax.random.PRNGKey(1), (8, OBS))
     a1 = iql.act(state, obs, jax.random.PRNGKey(2), True)
     a2 = iql.act(state, obs, jax.random.PRNGKey(3), True)

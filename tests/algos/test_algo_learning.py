@@ -15,7 +15,7 @@ import pytest
 from seamrl.algos import get
 from seamrl.algos.common import AgentSpec
 
-STEPS = 1000
+STEPS = 1500
 
 
 def _bc_bound(h) -> float:

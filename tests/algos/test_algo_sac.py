@@ -25,13 +25,19 @@ def _actor(p, obs, **_):
     return mean, jnp.broadcast_to(p["log_std"], mean.shape)
 
 
-def _state(h, lr=0.1, alpha=0.5, **cfg):
-    base = sac.init(jax.random.PRNGKey(0), AgentSpec(OBS, ACT), sac.Config(hidden_dims=(8,), init_temperature=alpha, **cfg))
+def _state(h, lr=0.1, alpha=0.5, target_entropy=-float(ACT), **cfg):
+    """A SAC state with a linear tanh-Gaussian actor and linear twin critics (no flax networks)."""
     rng = np.random.default_rng(5)
-    actor = h.make_ts(_actor, {"M": rng.normal(size=(OBS, ACT)), "log_std": np.array([-0.5, 0.3])}, lr)
-    critic = h.make_ts(h.critic_fn, h.critic_params(2, OBS, ACT, 0), lr)
-    target = jax.tree_util.tree_map(jnp.asarray, h.critic_params(2, OBS, ACT, 1))
-    return base.replace(actor=actor, critic=critic, critic_target=target)
+    return sac.State(
+        actor=h.make_ts(_actor, {"M": rng.normal(size=(OBS, ACT)), "log_std": np.array([-0.5, 0.3])}, lr),
+        critic=h.make_ts(h.critic_fn, h.critic_params(2, OBS, ACT, 0), lr),
+        critic_target=jax.tree_util.tree_map(jnp.asarray, h.critic_params(2, OBS, ACT, 1)),
+        temperature=h.make_ts(lambda p: jnp.exp(p["log_alpha"]), {"log_alpha": np.log(alpha)}, lr),
+        rng=h.rng0(),
+        step=h.step0(),
+        target_entropy=target_entropy,
+        config=sac.Config(hidden_dims=(8,), **cfg),
+    )
 
 
 def _np(tree):
@@ -101,45 +107,39 @@ def test_sac_temperature_loss_value_and_gradient(h):
 
 
 @pytest.mark.parametrize("target_entropy, direction", [(-50.0, -1), (50.0, +1)])
-def test_sac_temperature_moves_toward_target_entropy(target_entropy, direction):
-    state = sac.init(jax.random.PRNGKey(0), AgentSpec(OBS, ACT), sac.Config(hidden_dims=(16, 16)))
-    state = state.replace(target_entropy=target_entropy)
+def test_sac_temperature_moves_toward_target_entropy(h, target_entropy, direction):
+    state = _state(h, lr=0.01, alpha=1.0, target_entropy=target_entropy)
     update = jax.jit(sac.update)
     alphas = [1.0]
     for i in range(4):
-        batch = {
-            "observations": jax.random.normal(jax.random.PRNGKey(i), (32, OBS)),
-            "actions": jax.random.uniform(jax.random.PRNGKey(10 + i), (32, ACT), minval=-1, maxval=1),
-            "rewards": jax.random.normal(jax.random.PRNGKey(20 + i), (32,)),
-            "next_observations": jax.random.normal(jax.random.PRNGKey(30 + i), (32, OBS)),
-            "masks": jnp.ones((32,)),
-        }
-        state, metrics = update(state, batch)
+        state, metrics = update(state, h.random_batch(jax.random.PRNGKey(i), 32, OBS, ACT))
         alphas.append(float(state.temperature.apply_fn(state.temperature.params)))
         assert (float(metrics["entropy"]) - target_entropy) * direction < 0  # entropy on the expected side
     steps = np.diff(alphas)
     assert (np.sign(steps) == direction).all(), alphas
 
 
-def test_sac_update_critic_then_polyak_every_step():
-    state = sac.init(jax.random.PRNGKey(0), AgentSpec(OBS, ACT), sac.Config(hidden_dims=(16, 16), tau=0.1))
+def test_sac_update_order_and_polyak_every_step(h):
+    lr, tau = 0.05, 0.1
+    state = _state(h, lr=lr, alpha=0.5, tau=tau, discount=0.9)
     update = jax.jit(sac.update)
     leaves = jax.tree_util.tree_leaves
     for i in range(2):
-        batch = {
-            "observations": jax.random.normal(jax.random.PRNGKey(i), (32, OBS)),
-            "actions": jax.random.uniform(jax.random.PRNGKey(10 + i), (32, ACT), minval=-1, maxval=1),
-            "rewards": jax.random.normal(jax.random.PRNGKey(20 + i), (32,)),
-            "next_observations": jax.random.normal(jax.random.PRNGKey(30 + i), (32, OBS)),
-            "masks": jnp.ones((32,)),
-        }
+        batch = h.random_batch(jax.random.PRNGKey(10 + i), 32, OBS, ACT)
         new, metrics = update(state, batch)
-        for a, b in zip(leaves(new.critic_target), leaves(polyak(state.critic_target, new.critic.params, 0.1))):
+        for a, b in zip(leaves(new.critic_target), leaves(polyak(state.critic_target, new.critic.params, tau))):
             np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
         for tree in ("actor", "critic", "temperature"):
             old, cur = leaves(getattr(state, tree).params), leaves(getattr(new, tree).params)
             assert any(not np.array_equal(x, y) for x, y in zip(old, cur)), (i, tree)
         assert all(np.isfinite(float(v)) for v in metrics.values())
+        # the temperature step uses the entropy reported by the actor step: log α moves by
+        # −lr·sign(α (H − H̄)) on the first Adam step
+        if i == 0:
+            H = float(metrics["entropy"])
+            expected = np.log(0.5) - lr * np.sign(0.5 * (H + ACT))
+            np.testing.assert_allclose(new.temperature.params["log_alpha"], expected, rtol=1e-5)
+            np.testing.assert_allclose(metrics["temperature"], 0.5, rtol=1e-6)
         assert not np.array_equal(np.asarray(new.rng), np.asarray(state.rng))  # fresh noise each step
         state = new
 
@@ -164,5 +164,5 @@ def test_sac_defaults_and_init():
     state = sac.init(jax.random.PRNGKey(0), AgentSpec(5, 3), sac.Config(hidden_dims=(8,), init_temperature=0.2))
     assert state.target_entropy == -3.0  # −|A|
     np.testing.assert_allclose(state.temperature.apply_fn(state.temperature.params), 0.2, rtol=1e-6)
-    state = sac.init(jax.random.PRNGKey(0), AgentSpec(5, 3), sac.Config(hidden_dims=(8,), target_entropy=-1.5))
-    assert state.target_entropy == -1.5
+    shapes = jax.eval_shape(lambda: sac.init(jax.random.PRNGKey(0), AgentSpec(5, 3), sac.Config(hidden_dims=(8,), target_entropy=-1.5)))
+    assert shapes.target_entropy == -1.5

@@ -15,20 +15,25 @@ import numpy as np
 import pytest
 
 from seamrl.algos import td3, td3bc
-from seamrl.algos.common import AgentSpec, polyak
+from seamrl.algos.common import polyak
 
 OBS, ACT, N = 3, 2, 16
 
 
 def _state(h, module=td3, lr=0.1, W=None, W_target=None, critic_seed=0, target_seed=1, **cfg):
-    base = module.init(jax.random.PRNGKey(0), AgentSpec(OBS, ACT), module.Config(hidden_dims=(8,), **cfg))
+    """A TD3 state with linear actor π(s) = sW and linear twin critics (no flax networks)."""
     rng = np.random.default_rng(42)
     W = rng.normal(size=(OBS, ACT)) * 0.5 if W is None else W
     W_target = rng.normal(size=(OBS, ACT)) * 0.5 if W_target is None else W_target
-    actor = h.make_ts(h.linear_actor, {"W": W}, lr)
-    critic = h.make_ts(h.critic_fn, h.critic_params(2, OBS, ACT, critic_seed), lr)
-    critic_target = jax.tree_util.tree_map(jnp.asarray, h.critic_params(2, OBS, ACT, target_seed))
-    return base.replace(actor=actor, critic=critic, actor_target={"W": jnp.asarray(W_target, jnp.float32)}, critic_target=critic_target)
+    return td3.State(
+        actor=h.make_ts(h.linear_actor, {"W": W}, lr),
+        critic=h.make_ts(h.critic_fn, h.critic_params(2, OBS, ACT, critic_seed), lr),
+        actor_target={"W": jnp.asarray(W_target, jnp.float32)},
+        critic_target=jax.tree_util.tree_map(jnp.asarray, h.critic_params(2, OBS, ACT, target_seed)),
+        rng=h.rng0(),
+        step=h.step0(),
+        config=module.Config(hidden_dims=(8,), **cfg),
+    )
 
 
 def _np(tree):
@@ -201,26 +206,23 @@ def test_td3_update_hand_computation_step0(h):
         expected = tau * new_critic[k] + (1 - tau) * _np(state.critic_target)[k]
         np.testing.assert_allclose(new.critic_target[k], expected, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(metrics["critic_loss"], (err**2).mean(1).sum(), rtol=1e-4)
+    # the actor loss is evaluated with the freshly updated critic
+    pi = b["observations"] @ W
+    loss_new = -_critic_np(new_critic, b["observations"], pi)[0].mean()
+    loss_old = -_critic_np(pc, b["observations"], pi)[0].mean()
+    assert abs(loss_new - loss_old) > 1e-2
+    np.testing.assert_allclose(metrics["actor_loss"], loss_new, rtol=1e-4, atol=1e-5)
     assert int(new.step) == 1
 
 
-@pytest.mark.parametrize("module", [td3, td3bc])
-@pytest.mark.parametrize("freq", [2, 3])
-def test_delayed_actor_and_target_updates(module, freq):
-    spec = AgentSpec(OBS, ACT)
-    state = module.init(jax.random.PRNGKey(0), spec, module.Config(hidden_dims=(16, 16), policy_freq=freq))
+@pytest.mark.parametrize("module, freq", [(td3, 2), (td3, 3), (td3bc, 2)])
+def test_delayed_actor_and_target_updates(h, module, freq):
+    state = _state(h, module=module, lr=0.01, tau=0.1, policy_freq=freq)
     update = jax.jit(module.update)
     actor_keys = {"actor_loss"} | ({"bc_mse", "lambda"} if module is td3bc else set())
     leaves = jax.tree_util.tree_leaves
     for i in range(2 * freq + 1):
-        batch = {
-            "observations": jax.random.normal(jax.random.PRNGKey(100 + i), (32, OBS)),
-            "actions": jax.random.uniform(jax.random.PRNGKey(200 + i), (32, ACT), minval=-1, maxval=1),
-            "rewards": jax.random.normal(jax.random.PRNGKey(300 + i), (32,)),
-            "next_observations": jax.random.normal(jax.random.PRNGKey(400 + i), (32, OBS)),
-            "masks": jnp.ones((32,)),
-        }
-        new, metrics = update(state, batch)
+        new, metrics = update(state, h.random_batch(jax.random.PRNGKey(100 + i), 32, OBS, ACT))
         assert int(new.step) == i + 1
         assert set(metrics) >= actor_keys | {"critic_loss", "q_mean"}
         assert np.isfinite(float(metrics["critic_loss"]))
@@ -230,8 +232,8 @@ def test_delayed_actor_and_target_updates(module, freq):
             assert actor_changed, i
             for k in actor_keys:
                 assert np.isfinite(float(metrics[k])), (i, k)
-            exp_at = polyak(state.actor_target, new.actor.params, state.config.tau)
-            exp_ct = polyak(state.critic_target, new.critic.params, state.config.tau)
+            exp_at = polyak(state.actor_target, new.actor.params, 0.1)
+            exp_ct = polyak(state.critic_target, new.critic.params, 0.1)
             for a, b in zip(leaves(new.actor_target), leaves(exp_at)):
                 np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
             for a, b in zip(leaves(new.critic_target), leaves(exp_ct)):

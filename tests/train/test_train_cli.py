@@ -41,7 +41,7 @@ def test_dataset_observation_shape_must_match_env(pendulum_npz, capsys):
     assert "observation" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", ["train", "eval", "plot", "algos", "demo", "data", "bench"])
+@pytest.mark.parametrize("command", ["train", "eval", "plot", "table", "algos", "demo", "data", "bench"])
 def test_every_command_has_help(command):
     result = _seamrl(command, "--help")
     assert result.returncode == 0 and "usage:" in result.stdout
