@@ -58,7 +58,8 @@ def make_state(module: flax.linen.Module, params: Any, lr: float | Callable, gra
     tx = optax.adam(lr)
     if grad_clip:
         tx = optax.chain(optax.clip_by_global_norm(grad_clip), tx)
-    return TrainState.create(apply_fn=module.apply, params=params, tx=tx)
+    state = TrainState.create(apply_fn=module.apply, params=params, tx=tx)
+    return state.replace(step=jnp.zeros((), jnp.int32))  # an array from the start: no recompile after step 1
 
 
 def polyak(target: Any, online: Any, tau: float) -> Any:

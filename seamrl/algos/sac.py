@@ -48,7 +48,7 @@ class Temperature(nn.Module):
 
     @nn.compact
     def __call__(self) -> jnp.ndarray:
-        return jnp.exp(self.param("log_alpha", lambda _: jnp.log(jnp.asarray(self.init_value))))
+        return jnp.exp(self.param("log_alpha", lambda _: jnp.log(jnp.asarray(self.init_value, jnp.float32))))
 
 
 @struct.dataclass

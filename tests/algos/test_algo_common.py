@@ -7,7 +7,6 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 from seamrl.algos.common import apply_grad, cosine_then_constant, expectile_loss, make_state, polyak, split

@@ -150,12 +150,6 @@ def test_stochastic_act_depends_on_key_only_for_stochastic_policies(algo):
         assert float(jnp.abs(s1 - s2).max()) > 1e-3, name
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="state leaf types change after the first update(s): TrainState.step starts as a Python int "
-    "(common.make_state uses TrainState.create) and SAC's log_alpha param is weakly typed "
-    "(sac.Temperature: jnp.log(jnp.asarray(init_value))), so jax.jit(update) compiles 2x (SAC 3x)",
-)
 def test_update_keeps_state_leaf_types(algo):
     """update(state) must return leaves of the same kind as it was given (array vs Python
     scalar, dtype, weak type); otherwise every new kind costs another jit compilation."""

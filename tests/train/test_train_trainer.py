@@ -104,3 +104,18 @@ def test_replay_init_none_drops_dataset_at_switch(tmp_path, pendulum_npz):
     assert int(trainer.offline.size) == 2000
     trainer._begin(trainer.phases[1])
     assert int(trainer.offline.size) == 0 and trainer.online.capacity == run.buffer_size
+
+
+def test_no_recompilation_after_warmup(tmp_path, pendulum_npz):
+    """The trainer's scanned update compiles once per (K, sampling ratio) and never again."""
+    run = _run(tmp_path, "compile", algo="sac", task="Pendulum-v1", setting="offline-to-online", dataset=str(pendulum_npz),
+               offline_steps=300, online_steps=0, eval_every=100, updates_per_call=100)
+    trainer = Trainer(run, tmp_path / "compile", quiet=True)
+    phase = trainer.phases[0]
+    for _ in range(4):
+        trainer._updates(100, phase)
+    assert trainer._chunk._cache_size() == 1
+    assert trainer._act._cache_size() == 0
+    trainer.policy()(np.zeros((3, 3), np.float32))
+    trainer.policy()(np.zeros((3, 3), np.float32))
+    assert trainer._act._cache_size() == 1
