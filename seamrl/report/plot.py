@@ -26,20 +26,15 @@ def read_curve(run_dir: Path) -> tuple[str, np.ndarray, np.ndarray, list[float],
     use_norm = all(r.get("eval_normalized_mean") for r in rows)
     key = "eval_normalized_mean" if use_norm else "eval_return_mean"
     xs, ys, switches = [], [], []
-    offset, last_phase, last_x = 0, None, 0
+    offset, base, previous = 0, 0, None
     for r in rows:
-        phase = int(r["phase"])
-        step = int(r["grad_step"] if r["phase_kind"] == "offline" else r["env_step"])
-        if last_phase is not None and phase != last_phase:
-            offset = last_x
+        counter = "grad_step" if r["phase_kind"] == "offline" else "env_step"
+        if previous is not None and r["phase"] != previous["phase"]:
+            offset, base = xs[-1], int(previous[counter])  # the new phase starts where the last row left off
             switches.append(offset)
-            base = step
-        elif last_phase is None:
-            base = 0
-        x = offset + step - (base if last_phase is not None and phase != 0 else 0)
-        xs.append(x)
+        xs.append(offset + int(r[counter]) - base)
         ys.append(float(r[key]))
-        last_phase, last_x = phase, x
+        previous = r
     label = f"{config['algo']} ({config['setting']})"
     return label, np.asarray(xs), np.asarray(ys), switches, "normalised score" if use_norm else "return"
 

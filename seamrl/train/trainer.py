@@ -374,7 +374,7 @@ class Trainer:
             obs = next_obs
             self.counters.env_steps += n_envs
             self.counters.phase_step += n_envs
-            learning = not from_scratch or self.counters.phase_step >= self.config.learning_starts
+            learning = not from_scratch or before >= self.config.learning_starts
             warm = phase.index > 0 and self.counters.phase_step <= run.warmup_steps
             if learning and not warm and (self.counters.phase_step // n_envs) % run.update_every == 0:
                 self._updates(run.update_every * self.config.utd * n_envs, phase)

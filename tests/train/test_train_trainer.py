@@ -84,6 +84,10 @@ def test_run_outputs_and_phase_switch(tmp_path, pendulum_npz):
     assert config["agent"]["expectile"] == 0.7 and config["run"]["setting"] == "offline-to-online"
     assert [p["kind"] for p in summary["phases"]] == ["offline", "online"]
     assert summary["phases"][0]["final"] is not None and summary["phases"][1]["first"] is not None
+    from seamrl.report.plot import read_curve
+
+    _, x, _, switches, _ = read_curve(run_dir)  # offline gradient steps, then online env steps
+    assert list(x) == [0, 100, 200, 300, 400] and switches == [200]
 
 
 def test_begin_phase_hook_is_called_at_each_phase(tmp_path, pendulum_npz, monkeypatch):
@@ -115,7 +119,20 @@ def test_no_recompilation_after_warmup(tmp_path, pendulum_npz):
     for _ in range(4):
         trainer._updates(100, phase)
     assert trainer._chunk._cache_size() == 1
-    assert trainer._act._cache_size() == 0
     trainer.policy()(np.zeros((3, 3), np.float32))
-    trainer.policy()(np.zeros((3, 3), np.float32))
-    assert trainer._act._cache_size() == 1
+    compiled = trainer._act._cache_size()  # jit caches are shared across trainers: count the growth
+    for _ in range(3):
+        trainer._updates(100, phase)
+        trainer.policy()(np.zeros((3, 3), np.float32))
+    assert trainer._act._cache_size() == compiled and trainer._chunk._cache_size() == 1
+
+
+def test_vector_env_collection_counts_steps_and_episodes(tmp_path):
+    run = _run(tmp_path, "vec", algo="td3", task="Pendulum-v1", setting="online", online_steps=800, eval_every=400,
+               num_envs=4, checkpoint_every=0, agent={"learning_starts": 400})
+    trainer = Trainer(run, tmp_path / "vec", quiet=True)
+    summary = trainer.fit()
+    assert summary["env_steps"] == 800
+    assert summary["grad_steps"] == 400  # one update per env step after the 400 warm-up steps
+    assert trainer.counters.episodes == 4  # Pendulum episodes last 200 steps: 4 envs × 200 steps each
+    assert int(trainer.online.size) == 800
