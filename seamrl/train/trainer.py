@@ -117,14 +117,14 @@ class Trainer:
         key = jax.random.PRNGKey(run.seed)
         self.sample_key, self.act_key, self.eval_key = (jax.random.fold_in(key, i) for i in (1, 2, 3))
         self.state = self.algo.init(jax.random.fold_in(key, 0), self.agent_spec, self.config)
-        shapes = {
+        self._shapes = {
             "observations": (self.env_spec.obs_dim,),
             "actions": (self.env_spec.action_dim,),
             "rewards": (),
             "next_observations": (self.env_spec.obs_dim,),
             "masks": (),
         }
-        self._empty = lambda cap: buffer.empty_storage(shapes, cap)
+        self._empty = lambda cap: buffer.empty_storage(self._shapes, cap)
         self.offline = self._offline_storage(self.phases[0])
         self.online = self._empty(1)
         self.counters = Counters()
@@ -149,7 +149,7 @@ class Trainer:
 
     def _ratio(self, phase: Phase) -> float | None:
         if phase.kind == "offline":
-            return None
+            return 1.0  # offline phases learn from the dataset only (online-offline-online: the new logs)
         return 0.5 if self.run.replay_init == "half" else self.run.offline_ratio
 
     def _train_chunk(self, state, offline, online, start, k: int, ratio: float | None):
@@ -163,14 +163,7 @@ class Trainer:
         return state, {name: jnp.nanmean(value) for name, value in metrics.items()}
 
     def _metric_shapes(self) -> dict:
-        b = self.config.batch_size
-        batch = {
-            "observations": jnp.zeros((b, self.env_spec.obs_dim)),
-            "actions": jnp.zeros((b, self.env_spec.action_dim)),
-            "rewards": jnp.zeros((b,)),
-            "next_observations": jnp.zeros((b, self.env_spec.obs_dim)),
-            "masks": jnp.ones((b,)),
-        }
+        batch = {k: jnp.zeros((self.config.batch_size, *shape)) for k, shape in self._shapes.items()}
         return jax.eval_shape(self.algo.update, self.state, batch)[1]
 
     def _updates(self, k: int, phase: Phase) -> None:
