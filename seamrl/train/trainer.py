@@ -258,10 +258,10 @@ class Trainer:
         self.state = checkpoint.restore_tree(self.state, data["agent"], path)
         self.transforms = Transforms.from_json(data["transforms"])
         self.counters = Counters(**data["counters"])
-        phase = self.phases[self.counters.phase]
         if data.get("online") is not None:
             self.online = checkpoint.restore_storage(data["online"])
-        self.offline = self._offline_storage(phase)
+        if self.counters.phase < len(self.phases):  # a finished run resumes to its summary
+            self.offline = self._offline_storage(self.phases[self.counters.phase])
         _truncate_csv(self.dir / "metrics.csv", self.counters.csv_rows)
 
     # ------------------------------------------------------------------ the loop

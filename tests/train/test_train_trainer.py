@@ -136,3 +136,12 @@ def test_vector_env_collection_counts_steps_and_episodes(tmp_path):
     assert summary["grad_steps"] == 400  # one update per env step after the 400 warm-up steps
     assert trainer.counters.episodes == 4  # Pendulum episodes last 200 steps: 4 envs × 200 steps each
     assert int(trainer.online.size) == 800
+
+
+def test_resuming_a_finished_run_returns_its_summary(tmp_path, pendulum_npz):
+    run = _run(tmp_path, "done", algo="td3bc", task="Pendulum-v1", setting="offline", dataset=str(pendulum_npz),
+               offline_steps=100, eval_every=100, updates_per_call=100)
+    summary, run_dir = train(run, quiet=True)
+    again, _ = resume(run_dir, quiet=True)
+    assert again["final"] == summary["final"] and again["grad_steps"] == 100
+    assert len(_rows(run_dir)) == 2  # nothing re-run, nothing appended
