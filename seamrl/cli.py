@@ -3,6 +3,7 @@
     seamrl train ALGO --task TASK --setting {offline,online,offline-to-online} [--set key=value ...]
     seamrl train --resume RUN_DIR
     seamrl eval RUN_DIR [--episodes N]
+    seamrl export RUN_DIR --out policy.npz
     seamrl plot RUN_DIR [RUN_DIR ...] [--out PNG]
     seamrl table RUN_DIR [RUN_DIR ...]
     seamrl algos
@@ -68,6 +69,14 @@ def cmd_eval(args) -> int:
     norm = result.get("normalized_mean")
     line = f"{args.run_dir}: return {result['return_mean']:.1f} ± {result['return_std']:.1f} over {args.episodes} episodes"
     print(line + (f", normalised score {norm:.1f} ± {result['normalized_std']:.1f}" if norm is not None else ""))
+    return 0
+
+
+def cmd_export(args) -> int:
+    from seamrl.policy import export_policy
+
+    path = export_policy(args.run_dir, args.out, args.checkpoint)
+    print(f"policy written to {path} (load with seamrl.policy.load_policy)")
     return 0
 
 
@@ -142,6 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir")
     p.add_argument("--episodes", type=int, default=10)
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("export", help="write a run's policy to a small .npz (actor + transforms)")
+    p.add_argument("run_dir")
+    p.add_argument("--out", required=True, help="output .npz path")
+    p.add_argument("--checkpoint", default="latest", help="checkpoint name in RUN_DIR/checkpoints (default latest)")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("plot", help="learning curves of one or more runs (PNG)")
     p.add_argument("run_dirs", nargs="+")

@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from seamrl.cli import main
@@ -41,7 +42,7 @@ def test_dataset_observation_shape_must_match_env(pendulum_npz, capsys):
     assert "observation" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", ["train", "eval", "plot", "table", "algos", "demo", "data", "bench"])
+@pytest.mark.parametrize("command", ["train", "eval", "export", "plot", "table", "algos", "demo", "data", "bench"])
 def test_every_command_has_help(command):
     result = _seamrl(command, "--help")
     assert result.returncode == 0 and "usage:" in result.stdout
@@ -64,6 +65,17 @@ def test_train_eval_plot_and_data_info(tmp_path, pendulum_npz, capsys):
     assert "return" in capsys.readouterr().out
     assert main(["plot", str(run_dir), "--out", str(tmp_path / "c.png")]) == 0
     assert (tmp_path / "c.png").stat().st_size > 1000
+    assert main(["export", str(run_dir), "--out", str(tmp_path / "policy.npz")]) == 0
+    from seamrl.policy import load_policy
+    from seamrl.train import load_trainer
+
+    policy, trainer = load_policy(tmp_path / "policy.npz"), load_trainer(run_dir)
+    obs = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
+    np.testing.assert_allclose(policy(obs), trainer.policy()(obs), atol=1e-6)  # same actions, env's box
+    assert policy(obs[0]).shape == (1,) and np.all(np.abs(policy(obs)) <= 2.0)
+    assert (tmp_path / "policy.npz").stat().st_size < 200_000
+    assert main(["data", "import", str(pendulum_npz), "--out", str(tmp_path / "imported.npz")]) == 0
+    assert "imported 2000 transitions" in capsys.readouterr().out
     assert main(["data", "info", str(pendulum_npz)]) == 0
     out = capsys.readouterr().out
     assert "transitions" in out and "2000" in out
