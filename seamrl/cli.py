@@ -8,7 +8,8 @@
     seamrl table RUN_DIR [RUN_DIR ...]
     seamrl algos
     seamrl demo
-    seamrl data info PATH | seamrl data import PATH --format {d4rl,minari,npz} [--out FILE]
+    seamrl data info PATH|NAME | seamrl data import PATH --format {d4rl,minari,npz} [--out FILE]
+    seamrl data list | seamrl data build NAME [--size N] | seamrl data export NAME --format {d4rl,minari,npz}
 
 Errors caused by input are printed as one sentence and exit with code 2.
 """
@@ -109,12 +110,22 @@ def cmd_demo(args) -> int:
 
 
 def cmd_data(args) -> int:
-    from seamrl.report.tables import data_info, data_import
+    from seamrl.report.tables import data_export, data_import, data_info
+
+    from seamrl.data import suite
 
     if args.data_cmd == "info":
-        print(data_info(args.path, args.format))
-    else:
+        path = str(suite.build(args.path)) if args.path in suite.entries() else args.path
+        print(data_info(path, args.format))
+    elif args.data_cmd == "import":
         print(data_import(args.path, args.format, args.out))
+    elif args.data_cmd == "list":
+        print(suite.list_table())
+    elif args.data_cmd == "build":
+        path = suite.build(args.name, args.size, args.seed, force=args.force)
+        print(f"{args.name}: {path}")
+    elif args.data_cmd == "export":
+        print(data_export(args.name, args.format, args.out))
     return 0
 
 
@@ -187,6 +198,19 @@ def build_parser() -> argparse.ArgumentParser:
     q = data_sub.add_parser("info", help="sizes, returns and normalised score of a dataset")
     q.add_argument("path")
     q.add_argument("--format", choices=["d4rl", "minari", "npz"])
+    q.set_defaults(func=cmd_data)
+    q = data_sub.add_parser("list", help="every dataset of the seamrl suite: size, built or not, reference scores")
+    q.set_defaults(func=cmd_data)
+    q = data_sub.add_parser("build", help="build a suite dataset into $SEAMRL_DATA/suite (deterministic)")
+    q.add_argument("name")
+    q.add_argument("--size", type=int, help="transitions (default: the suite size)")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--force", action="store_true", help="rebuild even if cached")
+    q.set_defaults(func=cmd_data)
+    q = data_sub.add_parser("export", help="write a suite dataset as D4RL HDF5, a Minari dataset or .npz")
+    q.add_argument("name")
+    q.add_argument("--format", choices=["d4rl", "minari", "npz"], required=True)
+    q.add_argument("--out", help="output file (d4rl, npz); Minari datasets go to the Minari root")
     q.set_defaults(func=cmd_data)
     q = data_sub.add_parser("import", help="validate a dataset and store it as .npz under $SEAMRL_DATA")
     q.add_argument("path")

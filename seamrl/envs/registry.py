@@ -268,3 +268,12 @@ def _register_embedded() -> None:
 
 
 _register_embedded()
+
+
+def _register_suite() -> None:
+    from seamrl.data import suite
+
+    suite.register_tasks(register_task, task_info)
+
+
+_register_suite()

@@ -84,3 +84,20 @@ def runs_table(run_dirs: list[str]) -> str:
             final, best = np.array([v[0] for v in vals]), np.array([v[1] for v in vals])
             out.append(f"| {algo} | {task} | {setting} | {len(vals)} | {final.mean():.1f} ± {final.std():.1f} | {best.mean():.1f} ± {best.std():.1f} |")
     return "\n".join(out)
+
+
+def data_export(name: str, fmt: str, out: str | None) -> str:
+    from seamrl.data import save_d4rl_hdf5, save_minari, save_npz, suite
+
+    dataset = suite.load(name)
+    if fmt == "minari":
+        entry = suite.get(name)
+        from seamrl import envs
+
+        info = envs.task_info(name)
+        path = save_minari(dataset, f"seamrl/{name}", env=envs.make(name), ref_min_score=info.ref_min, ref_max_score=info.ref_max,
+                           algorithm_name="seamrl suite", description=f"seamrl suite dataset {name} ({entry.task})")
+    else:
+        target = Path(out) if out else Path(f"{name}.{'hdf5' if fmt == 'd4rl' else 'npz'}")
+        path = save_d4rl_hdf5(dataset, target) if fmt == "d4rl" else save_npz(dataset, target)
+    return f"{name}: {len(dataset)} transitions written to {path}"

@@ -36,6 +36,10 @@ def candidate_paths(name: str) -> list[Path]:
 
 
 def resolve_dataset_path(spec: str) -> Path:
+    if spec.startswith("suite:"):  # seamrl's own suite: built on first use, then cached
+        from seamrl.data import suite
+
+        return suite.build(spec.split(":", 1)[1])
     if spec.startswith("package:"):
         return package_asset(spec.split(":", 1)[1])
     if Path(spec).expanduser().exists():
