@@ -131,6 +131,8 @@ class Trainer:
         self.metric_keys = sorted(self._metric_shapes())
         self._evaluator = None
         self._act = jax.jit(self.algo.act, static_argnums=3)
+        # exploration: the key for env step t is fold_in(act_key, t), folded inside the jitted call
+        self._explore = jax.jit(lambda state, obs, t: self.algo.act(state, obs, jax.random.fold_in(self.act_key, t), False))
         self._chunk = jax.jit(self._train_chunk, static_argnames=("k", "ratio"))
 
     # ------------------------------------------------------------------ replay
@@ -345,8 +347,7 @@ class Trainer:
                 rng = np.random.default_rng([run.seed, self.counters.env_steps])  # counter-based: resumable
                 action = rng.uniform(-1.0, 1.0, (n_envs, self.env_spec.action_dim)).astype(np.float32)
             else:
-                key = jax.random.fold_in(self.act_key, self.counters.env_steps)
-                action = np.asarray(self._act(self.state, jnp.asarray(self.transforms.observation(obs)), key, False))
+                action = np.asarray(self._explore(self.state, self.transforms.observation(obs), self.counters.env_steps))
             next_obs, reward, terminated, truncated, info = vec.step(self.transforms.action_to_env(action))
             real_next = envs.real_next_obs(next_obs, info)
             self.online = buffer.add(
