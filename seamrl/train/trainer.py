@@ -462,7 +462,7 @@ def train(run: RunConfig, quiet: bool = False) -> tuple[dict, Path]:
     """Start a new run; returns ``(summary, run_dir)``."""
     run_dir = Path(run.out) if run.out else default_run_dir(run)
     trainer = Trainer(run, run_dir, quiet)
-    write_config(run, trainer.config, run_dir)
+    write_config(run, getattr(trainer.state, "config", trainer.config), run_dir)  # as resolved by init (e.g. IVR's α)
     return trainer.fit(), run_dir
 
 
