@@ -15,6 +15,7 @@ ALGORITHMS: dict[str, str] = {
     "td3bc": "TD3+BC (§7.5)",
     "iql": "Implicit Q-learning (§7.6)",
     "ivr": "IVR: SQL (chi2) / EQL (kl) implicit value regularization (§2)",
+    "univr": "UNIVR: implicit value regularization + in-sample policy gradient, Gaussian policy (§3)",
 }
 
 

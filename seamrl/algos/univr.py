@@ -1,0 +1,395 @@
+"""UNIVR — unified RL via implicit value regularization (Xu et al., NeurIPS 2025); algorithms.md §3.
+
+Gaussian policy class only (the diffusion variant of §3.6 is not implemented yet: ``policy`` must be
+"gaussian").
+
+Per update (§3.7), on a batch (s, a, r, s', m) with reference actions a^μ:
+
+* a^μ: offline (``state.online`` False) the dataset actions; online (``state.online`` True) fresh
+  samples from π̄(·|s), clipped to ±(1 − ``dataset_action_clip``) (§3.2, §3.5). One jitted update
+  serves both phases (``jnp.where`` on the flag, no recompilation).
+* V step (§3.2): IVR's dual loss (``ivr.sql_value_loss`` for χ², ``ivr.eql_value_loss`` for KL) on
+  q = min_k Q̄_k(s, a^μ) (target critics), averaged over ``reference_samples`` draws online.
+* Q step: Σ_k mean (Q_k(s, a) − r − γ m V(s'))² on the *stored* actions, with the new V.
+* Weight-net step, estimator E1 (§3.4.1): with ℓ_i(θ) = log π_θ(a^μ_i|s_i), u_i = act(w_φ(s_i, a^μ_i)),
+  G_PG = ∇_θ mean_i min_k Q_k(s_i, ã_i) (reparameterised ã = m + σξ, straight-through clip to
+  [−1, 1], current critics frozen), G_BC = ∇_θ mean_i sg(u_i) ℓ_i, r = sg(G_PG − G_BC) over all actor
+  parameters, c_i = ⟨∇_θ ℓ_i, r⟩ by ONE ``jax.jvp`` of θ ↦ (ℓ_1..ℓ_B) along r, and
+  L_w(φ) = −(2/B) Σ_i sg(c_i) u_i + ρ mean_i u_i²  (its gradient is ∇_φ ‖G_PG − G_BC(w_φ)‖²).
+* Actor step: ŵ = clip((u − min u)/(max u − min u + 1e-6), w_min, w_max), detached, from the
+  updated weight net; L_π = −mean ŵ ℓ_i(θ).
+* Polyak on Q̄ (τ = 0.005); online: π̄ ← λ π + (1 − λ) π̄ (parameters, per gradient step, §3.3).
+
+Phases (``begin_phase``): an online phase sets ``state.online``; an online phase after an earlier
+phase (the offline → online switch) sets π̄ ← π (§3.3, §3.7 O2O step 2); online from scratch has
+π̄ = π from ``init``. Optimiser states and targets are kept across the switch.
+
+Online from scratch vs offline / O2O (§3.5, §3.9) is decided in ``init`` from the ``AgentSpec``: a
+run with online steps and no offline steps uses ``online_hidden_dims`` (3×256), ``online_lr``
+(1e-3), ``online_state_dependent_std`` (True) and λ = ``online_ref_lambda`` (0.2, Table 3 MuJoCo);
+otherwise ``hidden_dims`` (4×256), ``lr`` (2e-4), ``state_dependent_std`` (False) and, for O2O,
+λ = ``o2o_ref_lambda`` (0.01, Table 5). An explicit ``ref_lambda`` wins. The values in use are
+recorded in ``state.config``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import flax.linen as nn
+import flax.struct as struct
+import jax
+import jax.numpy as jnp
+
+from seamrl.algos.common import AgentConfig, AgentSpec, Batch, apply_grad, make_state, polyak, split
+from seamrl.algos.ivr import DIVERGENCES, canonical_divergence, eql_value_loss, resolve_alpha, sql_value_loss
+from seamrl.errors import ConfigError
+from seamrl.nets import GaussianPolicy, StateValue, critic_ensemble, gaussian_sample, normal_log_prob
+from seamrl.nets.mlp import MLP
+
+SETTINGS = ("offline", "online", "offline-to-online")
+POLICY = "gaussian"
+
+POLICIES = ("gaussian",)  # "diffusion" (§3.6): later
+ESTIMATORS = ("E1", "E3")  # E2 (§3.4.2, per-state projection): not implemented
+WEIGHT_ACTIVATIONS = ("relu", "softplus")
+NORMALISE_EPS = 1e-6  # §3.4.1 step 6
+
+
+@dataclass(frozen=True)
+class Config(AgentConfig):
+    """UNIVR defaults (algorithms.md §3.9, [P:UNIVR Tables 2–5]) and the [I] decisions of §3.4–3.5."""
+
+    policy: str = "gaussian"  # §3.1: "gaussian" | "diffusion" (diffusion not implemented yet)
+    divergence: str = "chi2"  # §3.1 "Which f?": χ² (SQL form) default; "kl" (EQL form) behind the flag
+    alpha: float | None = None  # None → sql_alpha (χ²) or eql_alpha (KL), as ivr.resolve_alpha
+    sql_alpha: float = 1.0  # Table 4 MuJoCo α = 1.0 (Table 3 online MuJoCo: 1.0)
+    eql_alpha: float = 2.0  # [I] the paper gives no KL α; IVR's EQL MuJoCo value (§2.4)
+    ref_lambda: float | None = None  # λ of π̄ ← λπ + (1 − λ)π̄; None → online_ref_lambda / o2o_ref_lambda
+    online_ref_lambda: float = 0.2  # Table 3: MuJoCo (Hopper, Walker, ...) λ = 0.2
+    o2o_ref_lambda: float = 0.01  # Table 5: λ = 0.01 everywhere
+    lr: float = 2e-4  # Table 2: 0.0002 offline (and O2O, §3.7 O2O step 5), all networks
+    online_lr: float = 1e-3  # Table 2 / §D.1: 0.001 online from scratch
+    hidden_dims: tuple[int, ...] = (256, 256, 256, 256)  # Table 2: MLP [256, 256, 256, 256]
+    online_hidden_dims: tuple[int, ...] = (256, 256, 256)  # §D.1 "3-layer MLP" online (§9.3: 3 hidden layers)
+    state_dependent_std: bool = False  # §3.5 [I]: offline / O2O state-independent log-std (IVR style)
+    online_state_dependent_std: bool = True  # §3.5 [I]: online from scratch, state-dependent log-std head
+    tau: float = 0.005  # Table 2 target smoothing
+    value_layer_norm: bool = True  # §3.5 [I, as IVR]
+    w_min: float = 0.1  # Table 2 / §D.1
+    w_max: float = 0.9
+    estimator: str = "E1"  # §3.4.1 E1 (weight net + JVP); "E3" = §3.4.3 diagnostic (closed form, no weight net)
+    ridge: float = 1e-4  # ρ of L_w (§3.4.1 step 5)
+    weight_activation: str = "relu"  # §3.4.1: u = max(w, 0) [P]; "softplus" if many outputs die
+    uniform_weight_guard: bool = False  # §3.4.1 optional guard: uniform ŵ when (max u − min u) < 1e-3 mean u
+    reference_samples: int = 1  # §3.2 K: π̄ samples per state in the online V loss (BC uses the first)
+    reward_transform: str = "range"  # §3.7 offline step 1: MuJoCo ×1000/(R_max − R_min)
+    dataset_action_clip: float = 1e-5  # §3.5: dataset (and π̄-sampled) actions clipped to ±(1 − 1e-5)
+
+    def __post_init__(self):
+        if self.policy not in POLICIES:
+            raise ConfigError(
+                f"UNIVR policy '{self.policy}' is not available; only 'gaussian' is implemented (diffusion, §3.6, is not yet)."
+            )
+        if str(self.divergence).lower() not in DIVERGENCES:
+            raise ConfigError(f"UNIVR divergence '{self.divergence}' is unknown; expected 'chi2' or 'kl'.")
+        if self.estimator not in ESTIMATORS:
+            known = ", ".join(ESTIMATORS)
+            raise ConfigError(f"UNIVR estimator '{self.estimator}' is not implemented; expected one of {known}.")
+        if self.weight_activation not in WEIGHT_ACTIVATIONS:
+            raise ConfigError(f"UNIVR weight_activation '{self.weight_activation}' is unknown; expected 'relu' or 'softplus'.")
+        for name in ("alpha", "sql_alpha", "eql_alpha"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ConfigError(f"UNIVR {name} is {value}; it must be positive.")
+        for name in ("ref_lambda", "online_ref_lambda", "o2o_ref_lambda"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise ConfigError(f"UNIVR {name} is {value}; it must lie in [0, 1].")
+        if not 0.0 <= self.w_min <= self.w_max <= 1.0:
+            raise ConfigError(f"UNIVR weight clip [{self.w_min}, {self.w_max}] must satisfy 0 ≤ w_min ≤ w_max ≤ 1.")
+        if self.reference_samples < 1:
+            raise ConfigError(f"UNIVR reference_samples is {self.reference_samples}; it must be at least 1.")
+
+
+PRESETS: dict[str, dict] = {
+    "locomotion": {"sql_alpha": 1.0, "reward_transform": "range"},  # Tables 3–4
+    # Table 4 offline AntMaze α = 0.1 (umaze-diverse 2.0, set by hand); O2O AntMaze uses α = 0.5
+    # (Table 5: pass --set alpha=0.5). §3.7: AntMaze rewards r − 1.
+    "antmaze": {"sql_alpha": 0.1, "reward_transform": "none", "reward_shift": -1.0},
+    # Table 5 O2O: door/hammer/relocate-cloned α = 2.0 (pen-cloned 1.0, set by hand)
+    "adroit": {"sql_alpha": 2.0, "reward_transform": "none"},
+    "kitchen": {"reward_transform": "none"},  # [I] no UNIVR value; IVR's raw rewards
+    "maze": {"reward_transform": "none"},
+}
+
+
+def f_divergence(divergence: str, x: jnp.ndarray) -> jnp.ndarray:
+    """The generator f of D_f: χ² (x − 1)², KL x log x (0 at x = 0)."""
+    if DIVERGENCES[divergence.lower()] == "chi2":
+        return (x - 1.0) ** 2
+    return jnp.where(x > 0, x * jnp.log(jnp.maximum(x, 1e-30)), 0.0)
+
+
+# ---------------------------------------------------------------------------------------
+# Networks.
+
+
+class WeightNet(nn.Module):
+    """w_φ(s, a) → scalar pre-activation; last layer small weights and bias b0 so that u ≈ 1 at init."""
+
+    hidden_dims: tuple[int, ...]
+    bias_init: float = 1.0
+
+    @nn.compact
+    def __call__(self, obs: jnp.ndarray, action: jnp.ndarray) -> jnp.ndarray:
+        h = MLP(self.hidden_dims)(jnp.concatenate([obs, action], axis=-1))
+        out = nn.Dense(1, kernel_init=nn.initializers.orthogonal(1e-2), bias_init=nn.initializers.constant(self.bias_init))
+        return out(h).squeeze(-1)
+
+
+def weight_activation(name: str, x: jnp.ndarray) -> jnp.ndarray:
+    return jax.nn.relu(x) if name == "relu" else jax.nn.softplus(x)
+
+
+@struct.dataclass
+class State:
+    actor: object  # TrainState of π_θ
+    actor_ref: object  # π̄ parameters (same module as the actor)
+    critic: object
+    critic_target: object
+    value: object
+    weight: object  # TrainState of w_φ
+    rng: jax.Array
+    step: jnp.ndarray
+    online: jnp.ndarray  # bool scalar: μ = π̄ (True) or the dataset (False)
+    config: Config = struct.field(pytree_node=False)
+
+
+def resolve(config: Config, spec: AgentSpec) -> Config:
+    """The config in use: α, λ and (online from scratch) the online architecture / lr, recorded."""
+    from_scratch = spec.offline_steps == 0 and spec.online_steps > 0
+    lam = config.ref_lambda
+    if lam is None:
+        lam = config.online_ref_lambda if from_scratch else config.o2o_ref_lambda
+    changes = {"alpha": resolve_alpha(config), "ref_lambda": float(lam)}
+    if from_scratch:
+        changes.update(
+            hidden_dims=tuple(config.online_hidden_dims),
+            lr=config.online_lr,
+            state_dependent_std=config.online_state_dependent_std,
+        )
+    return dataclasses.replace(config, **changes)
+
+
+def init(key: jax.Array, spec: AgentSpec, config: Config) -> State:
+    config = resolve(config, spec)
+    k_actor, k_critic, k_value, k_weight, rng = jax.random.split(key, 5)
+    obs, act = jnp.zeros((1, spec.obs_dim)), jnp.zeros((1, spec.action_dim))
+    dims = tuple(config.hidden_dims)
+    actor_net = GaussianPolicy(spec.action_dim, dims, state_dependent_std=config.state_dependent_std)
+    critic_net = critic_ensemble(2, dims)
+    value_net = StateValue(dims, layer_norm=config.value_layer_norm)
+    bias = 1.0 if config.weight_activation == "relu" else math.log(math.e - 1.0)  # u ≈ 1 at init
+    weight_net = WeightNet(dims, bias_init=bias)
+    actor = make_state(actor_net, actor_net.init(k_actor, obs), config.lr)
+    critic = make_state(critic_net, critic_net.init(k_critic, obs, act), config.lr)
+    value = make_state(value_net, value_net.init(k_value, obs), config.lr)
+    weight = make_state(weight_net, weight_net.init(k_weight, obs, act), config.lr)
+    return State(
+        actor=actor,
+        actor_ref=actor.params,  # π̄ = π at init (online from scratch, §3.7 online step 1)
+        critic=critic,
+        critic_target=critic.params,
+        value=value,
+        weight=weight,
+        rng=rng,
+        step=jnp.zeros((), jnp.int32),
+        online=jnp.zeros((), jnp.bool_),
+        config=config,
+    )
+
+
+def begin_phase(state: State, phase) -> State:
+    """Online phase: μ = π̄; after an earlier phase (offline → online switch) π̄ ← π (§3.3)."""
+    online = phase.kind == "online"
+    state = state.replace(online=jnp.asarray(online, jnp.bool_))
+    if online and phase.index > 0:
+        state = state.replace(actor_ref=jax.tree_util.tree_map(jnp.array, state.actor.params))
+    return state
+
+
+# ---------------------------------------------------------------------------------------
+# Pieces of the update (pure; the tests drive them directly).
+
+
+def reference_actions(state: State, batch: Batch, key: jax.Array) -> jnp.ndarray:
+    """(K, B, A) actions from μ: dataset actions offline, clipped π̄ samples online (§3.2)."""
+    c = state.config
+    actions = batch["actions"]
+    mean, log_std = state.actor.apply_fn(state.actor_ref, batch["observations"])
+    noise = jax.random.normal(key, (c.reference_samples,) + mean.shape)
+    bound = 1.0 - c.dataset_action_clip
+    sampled = jnp.clip(mean + jnp.exp(log_std) * noise, -bound, bound)
+    return jnp.where(state.online, sampled, jnp.broadcast_to(actions, sampled.shape))
+
+
+def value_loss(params, state: State, obs: jnp.ndarray, ref: jnp.ndarray):
+    """L_V on q = min_k Q̄_k(s, a^μ), each of the K reference samples a term of the mean."""
+    c = state.config
+    q = jax.vmap(lambda a: state.critic.apply_fn(state.critic_target, obs, a).min(axis=0))(ref)  # (K, B)
+    v = state.value.apply_fn(params, obs)
+    fn = sql_value_loss if canonical_divergence(c) == "chi2" else eql_value_loss
+    loss = fn(q, jnp.broadcast_to(v, q.shape), resolve_alpha(c))
+    return loss, {"value_loss": loss, "v_mean": v.mean(), "adv_mean": (q - v).mean()}
+
+
+def critic_loss(params, state: State, batch: Batch):
+    next_v = state.value.apply_fn(state.value.params, batch["next_observations"])
+    target = batch["rewards"] + state.config.discount * batch["masks"] * next_v
+    q = state.critic.apply_fn(params, batch["observations"], batch["actions"])
+    loss = ((q - target) ** 2).mean(axis=1).sum()
+    return loss, {"critic_loss": loss, "q_mean": q.mean()}
+
+
+def jvp_alignments(ll_fn, params, direction) -> jnp.ndarray:
+    """c_i = ⟨∇_θ ℓ_i(θ), r⟩ for all i with one forward-mode pass of θ ↦ (ℓ_1..ℓ_B) along r."""
+    return jax.jvp(ll_fn, (params,), (direction,))[1]
+
+
+def normalise_weights(u: jnp.ndarray, config: Config) -> jnp.ndarray:
+    """ŵ = clip((u − min u)/(max u − min u + 1e-6), w_min, w_max), detached (§3.4.1 step 6)."""
+    u = jax.lax.stop_gradient(u)
+    lo, hi = u.min(), u.max()
+    w = jnp.clip((u - lo) / (hi - lo + NORMALISE_EPS), config.w_min, config.w_max)
+    if config.uniform_weight_guard:
+        w = jnp.where(hi - lo < 1e-3 * u.mean(), jnp.full_like(w, config.w_min), w)
+    return w
+
+
+def _tree_norm(tree) -> jnp.ndarray:
+    return jnp.sqrt(sum(jnp.sum(x**2) for x in jax.tree_util.tree_leaves(tree)))
+
+
+def e3_weights(actor, obs: jnp.ndarray, ref: jnp.ndarray, q_fn, xi: jnp.ndarray) -> jnp.ndarray:
+    """E3 (§3.4.3, diagnostic): matching in the space of the policy outputs (m(s), log σ(s)).
+
+    p = (∇_a Q̂(s, ã), ∇_a Q̂(s, ã) ⊙ σ ⊙ ξ),  g = ((a − m)/σ², ((a − m)/σ)² − 1),  t = ⟨p, g⟩_+ / ‖g‖².
+    Ignores the network Jacobian; returns t (B,), detached.
+    """
+    mean, log_std = actor.apply_fn(actor.params, obs)
+    std = jnp.exp(log_std)
+    a = jnp.clip(mean + std * xi, -1.0, 1.0)
+    dq = jax.grad(lambda x: q_fn(obs, x).sum())(a)
+    p = jnp.concatenate([dq, dq * std * xi], axis=-1)
+    z = (ref - mean) / std
+    g = jnp.concatenate([z / std, z**2 - 1.0], axis=-1)
+    t = jnp.maximum(jnp.sum(p * g, axis=-1), 0.0) / (jnp.sum(g**2, axis=-1) + 1e-8)
+    return jax.lax.stop_gradient(t)
+
+
+def policy_step(actor, weight, obs: jnp.ndarray, ref: jnp.ndarray, q_fn, key: jax.Array, config: Config):
+    """InPG (E1, §3.4.1 steps 1–7): one weight-net step, then one weighted-BC actor step.
+
+    ``q_fn(obs, actions) -> (B,)`` is the Q̂ of G_PG (the update passes min of the current critics);
+    ``ref`` (B, A) are the reference actions a^μ. Returns ``(actor, weight, metrics)``.
+    """
+    theta = actor.params
+    batch_size = obs.shape[0]
+    xi = jax.random.normal(key, ref.shape)
+
+    def ll_fn(params):
+        mean, log_std = actor.apply_fn(params, obs)
+        return normal_log_prob(ref, mean, log_std)  # (B,)
+
+    def pg_objective(params):
+        mean, log_std = actor.apply_fn(params, obs)
+        a = mean + jnp.exp(log_std) * xi
+        a = a + jax.lax.stop_gradient(jnp.clip(a, -1.0, 1.0) - a)  # straight-through clip (§3.5)
+        return q_fn(obs, a).mean()
+
+    def u_fn(phi):
+        return weight_activation(config.weight_activation, weight.apply_fn(phi, obs, ref))
+
+    g_pg = jax.grad(pg_objective)(theta)  # step 1
+    if config.estimator == "E3":
+        u = e3_weights(actor, obs, ref, q_fn, xi)
+    else:
+        u = u_fn(weight.params)
+    _, ll_vjp = jax.vjp(ll_fn, theta)
+    g_bc = ll_vjp(jax.lax.stop_gradient(u) / batch_size)[0]  # step 2: ∇ mean sg(u) ℓ
+    r = jax.lax.stop_gradient(jax.tree_util.tree_map(jnp.subtract, g_pg, g_bc))  # step 3
+    c = jax.lax.stop_gradient(jvp_alignments(ll_fn, theta, r))  # step 4
+
+    def w_loss(phi):  # step 5
+        u_ = u_fn(phi)
+        loss = -(2.0 / batch_size) * jnp.sum(c * u_) + config.ridge * jnp.mean(u_**2)
+        return loss, {"weight_loss": loss}
+
+    if config.estimator == "E3":  # closed-form u, the weight net is not trained
+        u_new, w_info = u, {"weight_loss": jnp.zeros(())}
+    else:
+        weight, w_info = apply_grad(weight, w_loss)
+        u_new = u_fn(weight.params)
+    w_hat = normalise_weights(u_new, config)  # step 6
+
+    def actor_loss(params):  # step 7
+        ll = ll_fn(params)
+        loss = -(w_hat * ll).mean()
+        return loss, {"actor_loss": loss, "log_prob_mean": ll.mean()}
+
+    actor, a_info = apply_grad(actor, actor_loss)
+    # §3.10.4 (Thm 1): π_InPG/μ = ŵ/Z, Z = E_μ[ŵ]; plug-in D_f = mean f(ŵ/Z), and since ŵ/Z lies in
+    # [w_min/Z, w_max/Z] and f is convex, D_f ≤ max(f(w_min/Z), f(w_max/Z)) (the clip's trust region).
+    z = w_hat.mean()
+    f = lambda x: f_divergence(config.divergence, x)  # noqa: E731
+    metrics = {
+        **w_info,
+        **a_info,
+        "weight_mean": z,
+        "weight_std": w_hat.std(),
+        "weight_min": w_hat.min(),
+        "weight_max": w_hat.max(),
+        "u_mean": u_new.mean(),
+        "u_dead_frac": jnp.mean(u_new <= 0.0),
+        "alignment_pos_frac": jnp.mean(c > 0),
+        "df_estimate": jnp.mean(f(w_hat / z)),
+        "df_upper": jnp.maximum(f(config.w_min / z), f(config.w_max / z)),  # f convex: max at an endpoint
+        "pg_grad_norm": _tree_norm(g_pg),
+        "residual_norm": _tree_norm(r),
+    }
+    return actor, weight, metrics
+
+
+def update(state: State, batch: Batch) -> tuple[State, dict]:
+    c = state.config
+    rng, k_ref, k_pg = split(state.rng, 2)
+    obs = batch["observations"]
+    ref = reference_actions(state, batch, k_ref)  # (K, B, A)
+    value, v_info = apply_grad(state.value, lambda p: value_loss(p, state, obs, ref))  # V (target Q at a^μ)
+    state = state.replace(value=value)
+    critic, c_info = apply_grad(state.critic, lambda p: critic_loss(p, state, batch))  # Q (new V)
+    q_fn = lambda s, a: critic.apply_fn(critic.params, s, a).min(axis=0)  # noqa: E731  current critics
+    actor, weight, p_info = policy_step(state.actor, state.weight, obs, ref[0], q_fn, k_pg, c)
+    averaged = polyak(state.actor_ref, actor.params, c.ref_lambda)  # π̄ ← λπ + (1 − λ)π̄ (online only)
+    actor_ref = jax.tree_util.tree_map(lambda new, old: jnp.where(state.online, new, old), averaged, state.actor_ref)
+    state = state.replace(
+        actor=actor,
+        actor_ref=actor_ref,
+        critic=critic,
+        critic_target=polyak(state.critic_target, critic.params, c.tau),
+        weight=weight,
+        rng=rng,
+        step=state.step + 1,
+    )
+    ref_shift = jnp.abs(ref[0] - batch["actions"]).mean()  # 0 offline; > 0 online (μ = π̄)
+    return state, {**v_info, **c_info, **p_info, "ref_action_shift": ref_shift}
+
+
+def act(state: State, obs: jnp.ndarray, key: jax.Array, deterministic: bool) -> jnp.ndarray:
+    mean, log_std = state.actor.apply_fn(state.actor.params, obs)
+    if deterministic:
+        return mean  # tanh-squashed mean
+    return jnp.clip(gaussian_sample(key, mean, log_std), -1.0, 1.0)

@@ -1,0 +1,343 @@
+"""UNIVR, Gaussian policy (algorithms.md §3): InPG estimator E1 tests of §3.4.4, the reference
+policy π̄ and the offline/online switch, and the jitted update.
+
+E1 (§3.4.1): ℓ_i = log π_θ(a^μ_i|s_i), u_i = relu(w_φ(s_i, a^μ_i)),
+  r = sg(∇_θ mean Q̂(s, ã) − ∇_θ mean sg(u) ℓ),  c_i = ⟨∇_θ ℓ_i, r⟩  (one JVP),
+  L_w = −(2/B) Σ sg(c_i) u_i + ρ mean u²,  ŵ = clip(minmax(u), 0.1, 0.9),  L_π = −mean ŵ ℓ.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax.traverse_util import flatten_dict
+
+from seamrl.algos import get, ivr, univr
+from seamrl.algos.common import AgentSpec
+from seamrl.config import RunConfig, agent_config
+from seamrl.errors import ConfigError
+from seamrl.nets import GaussianPolicy, normal_log_prob
+from seamrl.train.trainer import Phase
+
+OBS, ACT, B = 3, 2, 64
+SMALL = dict(hidden_dims=(32, 32))
+
+
+def _state(spec=None, **overrides):
+    spec = spec or AgentSpec(OBS, ACT, offline_steps=100)
+    return _init(jax.random.PRNGKey(0), spec, univr.Config(**{**SMALL, **overrides}))
+
+
+_init = jax.jit(univr.init, static_argnums=(1, 2))  # one compiled program instead of many eager ops
+
+
+@pytest.fixture(scope="module")
+def base():
+    return _state()
+
+
+def _leaves(tree):
+    return [np.asarray(x) for x in jax.tree_util.tree_leaves(tree)]
+
+
+def _assert_tree_equal(a, b):
+    for x, y in zip(_leaves(a), _leaves(b)):
+        np.testing.assert_array_equal(x, y)
+
+
+def _assert_tree_differs(a, b):
+    assert any(not np.array_equal(x, y) for x, y in zip(_leaves(a), _leaves(b)))
+
+
+# ---------------------------------------------------------------------------------------
+# Config.
+
+
+def test_config_defaults_follow_tables_2_to_5():
+    c = univr.Config()
+    assert c.policy == "gaussian" and c.divergence == "chi2" and c.estimator == "E1"
+    assert c.lr == 2e-4 and c.online_lr == 1e-3
+    assert c.hidden_dims == (256,) * 4 and c.online_hidden_dims == (256,) * 3
+    assert (c.w_min, c.w_max, c.tau, c.ridge) == (0.1, 0.9, 0.005, 1e-4)
+    assert c.reward_transform == "range" and c.dataset_action_clip == 1e-5 and c.value_layer_norm
+    assert ivr.resolve_alpha(c) == 1.0 and ivr.resolve_alpha(dataclasses.replace(c, divergence="kl")) == 2.0
+    assert get("UNIVR") is univr
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("policy", "diffusion"), ("estimator", "E2"), ("estimator", "e1"), ("divergence", "tv"), ("weight_activation", "tanh"),
+     ("alpha", -1.0), ("ref_lambda", 1.5), ("w_min", 0.95), ("reference_samples", 0)],
+)
+def test_config_rejects_bad_values(field, value):
+    with pytest.raises(ConfigError, match="UNIVR"):
+        univr.Config(**{field: value})
+
+
+def test_antmaze_preset_and_overrides():
+    cfg = agent_config(univr, RunConfig(algo="univr", task="antmaze-umaze-v2", agent={"alpha": 0.5}))
+    assert cfg.sql_alpha == 0.1 and cfg.reward_shift == -1.0 and ivr.resolve_alpha(cfg) == 0.5
+
+
+def test_init_picks_online_architecture_only_from_scratch(base):
+    cfg = univr.Config(**SMALL)
+    c = univr.resolve(cfg, AgentSpec(OBS, ACT, online_steps=100))  # online from scratch
+    assert c.hidden_dims == (256,) * 3 and c.lr == 1e-3 and c.state_dependent_std and c.ref_lambda == 0.2
+    assert c.alpha == 1.0
+    c = univr.resolve(cfg, AgentSpec(OBS, ACT, offline_steps=100, online_steps=100))  # O2O
+    assert c.hidden_dims == (32, 32) and c.lr == 2e-4 and not c.state_dependent_std and c.ref_lambda == 0.01
+    assert univr.resolve(dataclasses.replace(cfg, ref_lambda=0.3), AgentSpec(OBS, ACT, online_steps=1)).ref_lambda == 0.3
+    online = _state(AgentSpec(OBS, ACT, online_steps=100), online_hidden_dims=(8, 8, 8))
+    kernels = [k for k in flatten_dict(online.actor.params) if k[-1] == "kernel"]
+    assert len(kernels) == 3 + 2  # 3 hidden layers + mean and log-std heads
+    assert online.config.hidden_dims == (8, 8, 8) and online.config.lr == 1e-3
+    assert "log_std" in base.actor.params["params"]  # offline: state-independent log-std parameter
+    _assert_tree_equal(base.actor_ref, base.actor.params)  # π̄ = π at init
+    assert not bool(base.online)
+
+
+def test_weight_net_starts_near_one(base):
+    obs = jax.random.normal(jax.random.PRNGKey(1), (B, OBS))
+    act = jax.random.uniform(jax.random.PRNGKey(2), (B, ACT), minval=-1, maxval=1)
+    pre = base.weight.apply_fn(base.weight.params, obs, act)
+    np.testing.assert_allclose(univr.weight_activation("relu", pre), 1.0, atol=0.1)
+    # softplus variant: the bias log(e − 1) gives softplus(bias) = 1
+    np.testing.assert_allclose(jax.nn.softplus(pre - 1.0 + np.log(np.e - 1.0)), 1.0, atol=0.1)
+
+
+def test_normalise_weights_minmax_and_clip():
+    cfg = univr.Config()
+    u = jnp.array([0.0, 1.0, 2.0, 4.0])
+    np.testing.assert_allclose(univr.normalise_weights(u, cfg), [0.1, 0.25, 0.5, 0.9], atol=1e-5)
+    np.testing.assert_allclose(univr.normalise_weights(jnp.full(4, 3.0), cfg), 0.1)  # degenerate: uniform BC
+
+
+# ---------------------------------------------------------------------------------------
+# §3.4.4 test 3: JVP alignments = brute-force per-sample inner products.
+
+
+def test_jvp_alignments_equal_bruteforce_per_sample_inner_products():
+    net = GaussianPolicy(2, (5, 4))
+    k1, k2, k3, k4 = jax.random.split(jax.random.PRNGKey(3), 4)
+    obs = jax.random.normal(k1, (7, 3))
+    ref = jax.random.uniform(k2, (7, 2), minval=-0.9, maxval=0.9)
+    params = net.init(k3, obs)
+    leaves, treedef = jax.tree_util.tree_flatten(params)
+    r = jax.tree_util.tree_unflatten(
+        treedef, [0.1 * jax.random.normal(k, x.shape) for k, x in zip(jax.random.split(k4, len(leaves)), leaves)]
+    )
+
+    def ll_fn(p):
+        mean, log_std = net.apply(p, obs)
+        return normal_log_prob(ref, mean, log_std)
+
+    c = univr.jvp_alignments(ll_fn, params, r)
+
+    def ll_one(p, s, a):
+        mean, log_std = net.apply(p, s[None])
+        return normal_log_prob(a[None], mean, log_std)[0]
+
+    brute, grad_one = [], jax.jit(jax.grad(ll_one))
+    for i in range(obs.shape[0]):
+        g = grad_one(params, obs[i], ref[i])
+        brute.append(sum(float(jnp.vdot(a, b)) for a, b in zip(jax.tree_util.tree_leaves(g), jax.tree_util.tree_leaves(r))))
+    np.testing.assert_allclose(np.asarray(c), brute, rtol=1e-5, atol=1e-5)
+    assert np.abs(brute).max() > 1e-2  # a non-trivial comparison
+
+
+# ---------------------------------------------------------------------------------------
+# §3.4.4 test 1: 1-D contextual bandit, Q(s, a) = −(a − 0.8)², μ uniform on [−1, 1].
+
+
+def _bandit_run(config, steps: int):
+    st = _init(jax.random.PRNGKey(0), AgentSpec(1, 1, offline_steps=steps), config)
+    q_fn = lambda s, a: -((a - 0.8) ** 2).sum(-1)  # noqa: E731  fixed analytic Q̂ instead of critics
+
+    @jax.jit
+    def run(actor, weight, key):
+        def body(carry, k):
+            k1, k2, k3 = jax.random.split(k, 3)
+            obs = jax.random.uniform(k1, (128, 1), minval=-1.0, maxval=1.0)
+            ref = jax.random.uniform(k2, (128, 1), minval=-0.999, maxval=0.999)  # a^μ ~ U[−1, 1]
+            actor, weight, m = univr.policy_step(*carry, obs, ref, q_fn, k3, st.config)
+            return (actor, weight), m
+
+        return jax.lax.scan(body, (actor, weight), jax.random.split(key, steps))
+
+    (actor, _), metrics = run(st.actor, st.weight, jax.random.PRNGKey(1))
+    means = univr.act(st.replace(actor=actor), jnp.linspace(-1, 1, 21)[:, None], jax.random.PRNGKey(2), True)
+    return np.asarray(means).ravel(), metrics
+
+
+def test_bandit_inpg_moves_mean_toward_maximiser_plain_bc_stays_near_zero():
+    cfg = univr.Config(hidden_dims=(32, 32), lr=1e-3)
+    inpg, metrics = _bandit_run(cfg, 500)
+    bc, _ = _bandit_run(dataclasses.replace(cfg, w_min=0.5, w_max=0.5), 500)  # uniform weights = plain BC
+    assert np.abs(bc).max() < 0.15, bc
+    assert inpg.min() > 0.3, inpg  # moved toward a* = 0.8 ...
+    assert inpg.max() < 0.8, inpg  # ... but stays inside the support, short of it (clip ratio 9, Thm 1)
+    assert np.isfinite(np.asarray(metrics["weight_loss"])).all()
+    assert float(metrics["weight_std"][-100:].mean()) > 0.05  # weights are not uniform
+
+
+# ---------------------------------------------------------------------------------------
+# §3.4.4 test 2: sign test with Q̂(s, a) = ⟨q, a⟩.
+
+
+def test_sign_test_positive_alignment_gets_larger_weights(base):
+    q = jnp.array([1.0, -0.5])
+    st = base
+    q_fn = lambda s, a: a @ q  # noqa: E731
+    actor = st.actor  # fixed policy: only the weight net learns
+
+    def sample(key):
+        k1, k2 = jax.random.split(key)
+        obs = jax.random.normal(k1, (256, OBS))
+        mean, _ = actor.apply_fn(actor.params, obs)
+        ref = jnp.clip(mean + 0.5 * jax.random.normal(k2, mean.shape), -0.999, 0.999)
+        return obs, ref, mean
+
+    @jax.jit
+    def run(weight, key):
+        def body(weight, k):
+            obs, ref, _ = sample(k)
+            _, weight, m = univr.policy_step(actor, weight, obs, ref, q_fn, jax.random.fold_in(k, 1), st.config)
+            return weight, m
+
+        return jax.lax.scan(body, weight, jax.random.split(key, 300))
+
+    weight, _ = run(st.weight, jax.random.PRNGKey(5))
+    obs, ref, mean = sample(jax.random.PRNGKey(99))
+    w_hat = univr.normalise_weights(jax.nn.relu(weight.apply_fn(weight.params, obs, ref)), st.config)
+    side = (ref - mean) @ q
+    pos, neg = float(w_hat[side > 0].mean()), float(w_hat[side < 0].mean())
+    assert pos > neg + 0.1, (pos, neg)
+
+
+def test_e3_sign_test_closed_form():
+    """E3 (§3.4.3) with Q̂ = ⟨q, a⟩: only samples with ⟨q, a − m⟩ > 0 (mean part) get t > 0."""
+    st = _state(estimator="E3")
+    q = jnp.array([1.0, -0.5])
+    obs = jax.random.normal(jax.random.PRNGKey(0), (512, OBS))
+    mean, log_std = st.actor.apply_fn(st.actor.params, obs)
+    ref = jnp.clip(mean + 0.5 * jax.random.normal(jax.random.PRNGKey(1), mean.shape), -0.999, 0.999)
+    xi = jnp.zeros_like(ref)  # ã = m: the log-σ part of p vanishes, t ∝ ⟨q, a − m⟩_+ / σ²
+    t = univr.e3_weights(st.actor, obs, ref, lambda s, a: a @ q, xi)
+    side = (ref - mean) @ q
+    assert bool(jnp.all(t[side < 0] == 0.0)) and bool(jnp.all(t[side > 0] > 0.0))
+    step = jax.jit(univr.policy_step, static_argnums=(4, 6))
+    _, _, m = step(st.actor, st.weight, obs, ref, lambda s, a: a @ q, jax.random.PRNGKey(2), st.config)
+    assert float(m["weight_loss"]) == 0.0 and float(m["weight_max"]) > float(m["weight_min"])
+
+
+# ---------------------------------------------------------------------------------------
+# Update, phases and the reference policy.
+
+
+_update = jax.jit(univr.update)
+
+
+def _batch(seed: int, n: int = B) -> dict:
+    keys = jax.random.split(jax.random.PRNGKey(seed), 5)
+    return {
+        "observations": jax.random.normal(keys[0], (n, OBS)),
+        "actions": jax.random.uniform(keys[1], (n, ACT), minval=-0.999, maxval=0.999),
+        "rewards": jax.random.normal(keys[2], (n,)),
+        "next_observations": jax.random.normal(keys[3], (n, OBS)),
+        "masks": (jax.random.uniform(keys[4], (n,)) > 0.2).astype(jnp.float32),
+    }
+
+
+@pytest.mark.parametrize("divergence", ["chi2", "kl"])
+def test_update_jitted_one_compilation_for_both_phases(base, divergence):
+    st = base if divergence == "chi2" else _state(divergence=divergence)
+    update = jax.jit(univr.update)
+    online = univr.begin_phase(st, Phase("online", 10, 1))
+    sizes = []
+    for state in (st, online):
+        for i in range(3):
+            state, metrics = update(state, _batch(i))
+            for k, v in metrics.items():
+                assert jnp.shape(v) == () and np.isfinite(float(v)), (k, float(v))
+        assert int(state.step) == 3
+        assert 0.1 - 1e-6 <= float(metrics["weight_min"]) <= float(metrics["weight_max"]) <= 0.9 + 1e-6
+        for leaf in jax.tree_util.tree_leaves(state):
+            assert bool(jnp.isfinite(leaf).all()) if jnp.issubdtype(jnp.asarray(leaf).dtype, jnp.floating) else True
+        sizes.append(update._cache_size())  # (the cache is shared by every jit of univr.update)
+    assert sizes[1] == sizes[0]  # the online flag is data: no new compilation for the online phase
+
+
+def test_begin_phase_switches_reference_policy(base):
+    st = base
+    update = _update
+    st = univr.begin_phase(st, Phase("offline", 10, 0))
+    assert not bool(st.online)
+    init_actor = st.actor.params
+    for i in range(3):
+        st, _ = update(st, _batch(i))
+    _assert_tree_equal(st.actor_ref, init_actor)  # π̄ untouched offline
+    _assert_tree_differs(st.actor_ref, st.actor.params)
+    switched = univr.begin_phase(st, Phase("online", 10, 1))  # offline → online: π̄ ← π
+    assert bool(switched.online)
+    _assert_tree_equal(switched.actor_ref, st.actor.params)
+    scratch = univr.begin_phase(st, Phase("online", 10, 0))  # from scratch: π̄ kept (= π at init)
+    assert bool(scratch.online)
+    _assert_tree_equal(scratch.actor_ref, st.actor_ref)
+    # the hook keeps leaf types (no retrace of the trainer's jitted chunk)
+    sig = lambda t: [(x.dtype, x.shape, x.weak_type) for x in jax.tree_util.tree_leaves(t)]  # noqa: E731
+    assert sig(switched) == sig(st)
+
+
+def test_online_value_loss_uses_pi_bar_samples_and_pi_bar_tracks_pi(base):
+    st = base
+    st = univr.begin_phase(st, Phase("online", 10, 1))
+    ref_params = st.actor_ref["params"]  # π̄ with σ = 0.2: its samples are rarely clipped
+    st = st.replace(actor_ref={"params": {**ref_params, "log_std": jnp.full_like(ref_params["log_std"], np.log(0.2))}})
+    batch = _batch(3)
+    _, k_ref, _ = jax.random.split(st.rng, 3)  # the update's split (common.split)
+    ref = jax.jit(univr.reference_actions)(st, batch, k_ref)
+    assert ref.shape == (1, B, ACT)
+    assert float(jnp.abs(ref[0] - batch["actions"]).mean()) > 0.1  # not the dataset actions
+    assert float(jnp.abs(ref).max()) <= 1.0 - 1e-5 + 1e-7
+    mean, log_std = st.actor.apply_fn(st.actor_ref, batch["observations"])
+    z = (ref[0] - mean) / jnp.exp(log_std)  # π̄ samples: standardised residuals ≈ N(0, 1)
+    assert abs(float(z.mean())) < 0.2 and 0.8 < float(z.std()) < 1.2
+
+    new, metrics = _update(st, batch)
+    value_loss = jax.jit(univr.value_loss)
+    expected, _ = value_loss(st.value.params, st, batch["observations"], ref)
+    on_data, _ = value_loss(st.value.params, st, batch["observations"], batch["actions"][None])
+    np.testing.assert_allclose(metrics["value_loss"], expected, rtol=1e-6)
+    assert abs(float(expected) - float(on_data)) > 1e-4
+    assert float(metrics["ref_action_shift"]) > 0.1
+    lam = st.config.ref_lambda  # π̄ ← λ π_new + (1 − λ) π̄
+    want = jax.tree_util.tree_map(lambda p, r: lam * p + (1 - lam) * r, new.actor.params, st.actor_ref)
+    for a, b in zip(_leaves(new.actor_ref), _leaves(want)):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+    offline = st.replace(online=jnp.zeros((), jnp.bool_))
+    ref_off = jax.jit(univr.reference_actions)(offline, batch, k_ref)
+    np.testing.assert_array_equal(ref_off[0], batch["actions"])
+    _, m_off = _update(offline, batch)
+    assert float(m_off["ref_action_shift"]) == 0.0
+
+
+def test_critic_regresses_stored_actions_online(base):
+    st = univr.begin_phase(base, Phase("online", 10, 1))
+    batch = _batch(4)
+    new, metrics = _update(st, batch)
+    loss, _ = jax.jit(univr.critic_loss)(st.critic.params, st.replace(value=new.value), batch)
+    np.testing.assert_allclose(metrics["critic_loss"], loss, rtol=1e-6)
+
+
+def test_act_deterministic_is_tanh_mean_and_stochastic_is_clipped(base):
+    st = base
+    obs = 50.0 * jax.random.normal(jax.random.PRNGKey(1), (32, OBS))
+    mean, _ = st.actor.apply_fn(st.actor.params, obs)
+    np.testing.assert_array_equal(univr.act(st, obs, jax.random.PRNGKey(0), True), mean)
+    a = univr.act(st, obs, jax.random.PRNGKey(0), False)
+    assert float(jnp.abs(a).max()) <= 1.0 and float(jnp.abs(a - mean).max()) > 1e-3
