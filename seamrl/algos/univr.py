@@ -1,7 +1,9 @@
 """UNIVR — unified RL via implicit value regularization (Xu et al., NeurIPS 2025); algorithms.md §3.
 
 Gaussian policy class only (the diffusion variant of §3.6 is not implemented yet: ``policy`` must be
-"gaussian").
+"gaussian"). InPG estimators: E1 (default, below) and the diagnostic E3 of §3.4.3 (``estimator="E3"``:
+closed-form per-sample u = ⟨p, g⟩_+/‖g‖² in distribution-parameter space, weight net unused); E2 is not
+implemented. Online-from-scratch runs need no flag: see "Online from scratch" below.
 
 Per update (§3.7), on a batch (s, a, r, s', m) with reference actions a^μ:
 
