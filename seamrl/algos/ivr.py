@@ -44,8 +44,9 @@ from seamrl.algos.common import (
     polyak,
     split,
 )
+from seamrl.algos.iql import act, actor_loss, critic_loss  # noqa: F401 — protocol `act`; same weighted-BC actor, Q backup and acting as IQL
 from seamrl.errors import ConfigError
-from seamrl.nets import GaussianPolicy, StateValue, critic_ensemble, gaussian_sample, normal_log_prob
+from seamrl.nets import GaussianPolicy, StateValue, critic_ensemble
 
 SETTINGS = ("offline", "offline-to-online")
 POLICY = "gaussian"
@@ -193,13 +194,13 @@ class State:
 def init(key: jax.Array, spec: AgentSpec, config: Config) -> State:
     config = dataclasses.replace(config, alpha=resolve_alpha(config))  # record the α in use
     k_actor, k_critic, k_value, rng = jax.random.split(key, 4)
-    obs, act = jnp.zeros((1, spec.obs_dim)), jnp.zeros((1, spec.action_dim))
+    obs, action = jnp.zeros((1, spec.obs_dim)), jnp.zeros((1, spec.action_dim))
     actor_net = GaussianPolicy(spec.action_dim, config.hidden_dims, dropout=config.actor_dropout)
     critic_net = critic_ensemble(2, config.hidden_dims)
     value_net = StateValue(config.hidden_dims, layer_norm=config.value_layer_norm, dropout=config.value_dropout)
     actor_lr = cosine_then_constant(config.actor_lr, spec.offline_steps, config.online_actor_lr)
     actor = make_state(actor_net, actor_net.init(k_actor, obs), actor_lr)
-    critic = make_state(critic_net, critic_net.init(k_critic, obs, act), config.critic_lr)
+    critic = make_state(critic_net, critic_net.init(k_critic, obs, action), config.critic_lr)
     value = make_state(value_net, value_net.init(k_value, obs), config.value_lr)
     return State(actor, critic, critic.params, value, rng, jnp.zeros((), jnp.int32), config)
 
@@ -224,21 +225,6 @@ def advantage_weights(state: State, batch: Batch) -> jnp.ndarray:
     return actor_weights(q, v, resolve_alpha(c), c.divergence, c.weight_mode, c.max_weight)
 
 
-def actor_loss(params, state: State, batch: Batch, weights: jnp.ndarray, key: jax.Array):
-    mean, log_std = state.actor.apply_fn(params, batch["observations"], train=True, rngs={"dropout": key})
-    log_prob = normal_log_prob(batch["actions"], mean, log_std)
-    loss = -(weights * log_prob).mean()
-    return loss, {"actor_loss": loss, "adv_weight_mean": weights.mean()}
-
-
-def critic_loss(params, state: State, batch: Batch):
-    next_v = state.value.apply_fn(state.value.params, batch["next_observations"])
-    target = batch["rewards"] + state.config.discount * batch["masks"] * next_v
-    q = state.critic.apply_fn(params, batch["observations"], batch["actions"])
-    loss = ((q - target) ** 2).mean(axis=1).sum()
-    return loss, {"critic_loss": loss, "q_mean": q.mean()}
-
-
 def update(state: State, batch: Batch) -> tuple[State, dict]:
     rng, k_value, k_actor = split(state.rng, 2)
     value, value_info = apply_grad(state.value, lambda p: value_loss(p, state, batch, k_value))
@@ -255,9 +241,3 @@ def update(state: State, batch: Batch) -> tuple[State, dict]:
     )
     return state, {**value_info, **actor_info, **critic_info}
 
-
-def act(state: State, obs: jnp.ndarray, key: jax.Array, deterministic: bool) -> jnp.ndarray:
-    mean, log_std = state.actor.apply_fn(state.actor.params, obs)
-    if deterministic:
-        return mean
-    return jnp.clip(gaussian_sample(key, mean, log_std), -1.0, 1.0)

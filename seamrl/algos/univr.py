@@ -46,6 +46,7 @@ import jax
 import jax.numpy as jnp
 
 from seamrl.algos.common import AgentConfig, AgentSpec, Batch, apply_grad, make_state, polyak, split
+from seamrl.algos.iql import critic_loss  # Q ← r + γ m V(s') on stored actions, as IQL/IVR
 from seamrl.algos.ivr import DIVERGENCES, canonical_divergence, eql_value_loss, resolve_alpha, sql_value_loss
 from seamrl.errors import ConfigError
 from seamrl.nets import GaussianPolicy, StateValue, critic_ensemble, gaussian_sample, normal_log_prob
@@ -246,14 +247,6 @@ def value_loss(params, state: State, obs: jnp.ndarray, ref: jnp.ndarray):
     fn = sql_value_loss if canonical_divergence(c) == "chi2" else eql_value_loss
     loss = fn(q, jnp.broadcast_to(v, q.shape), resolve_alpha(c))
     return loss, {"value_loss": loss, "v_mean": v.mean(), "adv_mean": (q - v).mean()}
-
-
-def critic_loss(params, state: State, batch: Batch):
-    next_v = state.value.apply_fn(state.value.params, batch["next_observations"])
-    target = batch["rewards"] + state.config.discount * batch["masks"] * next_v
-    q = state.critic.apply_fn(params, batch["observations"], batch["actions"])
-    loss = ((q - target) ** 2).mean(axis=1).sum()
-    return loss, {"critic_loss": loss, "q_mean": q.mean()}
 
 
 def jvp_alignments(ll_fn, params, direction) -> jnp.ndarray:

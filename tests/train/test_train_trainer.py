@@ -4,7 +4,6 @@ run resumed from its checkpoint continues exactly like an uninterrupted one."""
 import csv
 import json
 
-import jax
 import numpy as np
 import pytest
 
@@ -61,7 +60,7 @@ def test_resume_matches_uninterrupted_run(case, tmp_path, monkeypatch, pendulum_
 
     assert _rows(dir_a) == _rows(dir_b)
     assert summary_a["final"] == summary_b["final"] and summary_a["grad_steps"] == summary_b["grad_steps"]
-    a = Trainer.__new__(Trainer)  # compare the saved agent states leaf by leaf
+    # compare the saved agent states leaf by leaf
     from seamrl.train import checkpoint
 
     leaves_a = checkpoint.load(dir_a / "checkpoints" / "latest.ckpt")["agent"]
