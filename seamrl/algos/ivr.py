@@ -30,7 +30,6 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-import flax.struct as struct
 import jax
 import jax.numpy as jnp
 
@@ -44,6 +43,7 @@ from seamrl.algos.common import (
     polyak,
     split,
 )
+from seamrl.algos import iql
 from seamrl.algos.iql import act, actor_loss, critic_loss  # noqa: F401 — protocol `act`; same weighted-BC actor, Q backup and acting as IQL
 from seamrl.errors import ConfigError
 from seamrl.nets import GaussianPolicy, StateValue, critic_ensemble
@@ -180,15 +180,7 @@ def actor_weights(
 # Agent.
 
 
-@struct.dataclass
-class State:
-    actor: object
-    critic: object
-    critic_target: object
-    value: object
-    rng: jax.Array
-    step: jnp.ndarray
-    config: Config = struct.field(pytree_node=False)
+State = iql.State  # the same networks as IQL: actor, twin Q, target twin Q, V (+ rng, step, static config)
 
 
 def init(key: jax.Array, spec: AgentSpec, config: Config) -> State:
