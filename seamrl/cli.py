@@ -110,9 +110,8 @@ def cmd_demo(args) -> int:
 
 
 def cmd_data(args) -> int:
-    from seamrl.report.tables import data_export, data_import, data_info
-
     from seamrl.data import suite
+    from seamrl.report.tables import data_export, data_import, data_info, suite_table
 
     if args.data_cmd == "info":
         path = str(suite.build(args.path)) if args.path in suite.entries() else args.path
@@ -122,8 +121,17 @@ def cmd_data(args) -> int:
     elif args.data_cmd == "list":
         print(suite.list_table())
     elif args.data_cmd == "build":
-        path = suite.build(args.name, args.size, args.seed, force=args.force)
+        path = suite.build(args.name, args.size, args.seed, force=args.force, progress=True)
         print(f"{args.name}: {path}")
+    elif args.data_cmd == "scores":
+        scores = suite.write_reference_scores(args.envs, args.episodes)
+        for env in args.envs:
+            print(f"{env}: random {scores[env]['random']:.1f}, expert {scores[env]['expert']:.1f} ({args.episodes} episodes)")
+    elif args.data_cmd == "table":
+        text = suite_table(build=args.build)
+        if args.out:
+            Path(args.out).write_text(text + "\n")
+        print(text)
     elif args.data_cmd == "export":
         print(data_export(args.name, args.format, args.out))
     return 0
@@ -193,6 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="write the results as JSON")
     p.set_defaults(func=cmd_bench)
 
+    from seamrl.data.suite import LOCOMOTION
+
     p = sub.add_parser("data", help="inspect and import datasets")
     data_sub = p.add_subparsers(dest="data_cmd", required=True, parser_class=_Parser)
     q = data_sub.add_parser("info", help="sizes, returns and normalised score of a dataset")
@@ -206,6 +216,14 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--size", type=int, help="transitions (default: the suite size)")
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--force", action="store_true", help="rebuild even if cached")
+    q.set_defaults(func=cmd_data)
+    q = data_sub.add_parser("scores", help="measure the suite's reference scores (random and expert returns) and store them")
+    q.add_argument("envs", nargs="+", choices=list(LOCOMOTION), help="suite env families to measure")
+    q.add_argument("--episodes", type=int, default=100)
+    q.set_defaults(func=cmd_data)
+    q = data_sub.add_parser("table", help="Markdown table of every built suite dataset: size, episodes, returns, normalised score")
+    q.add_argument("--build", action="store_true", help="build the datasets that are not cached yet (when their policies ship)")
+    q.add_argument("--out", help="also write the table to this file")
     q.set_defaults(func=cmd_data)
     q = data_sub.add_parser("export", help="write a suite dataset as D4RL HDF5, a Minari dataset or .npz")
     q.add_argument("name")

@@ -15,8 +15,12 @@ from seamrl.data.dataset import Dataset
 Policy = Callable[[np.ndarray], np.ndarray]  # (n, obs_dim) → (n, act_dim) in the env's action box
 
 
-def collect(policy: Policy, task: str, transitions: int, seed: int = 0, num_envs: int = 1, name: str = "") -> Dataset:
+def collect(
+    policy: Policy, task: str, transitions: int, seed: int = 0, num_envs: int = 1, name: str = "", progress: bool = False
+) -> Dataset:
     """``transitions`` rows from ``num_envs`` envs stepped in lockstep (one batched policy call per step)."""
+    from tqdm import tqdm
+
     from seamrl import envs
 
     vec = envs.make_vector(task, num_envs, seed=seed)
@@ -24,6 +28,7 @@ def collect(policy: Policy, task: str, transitions: int, seed: int = 0, num_envs
     rows: dict[str, list] = {k: [] for k in ("observations", "actions", "rewards", "next_observations", "terminals", "timeouts")}
     per_env: list[dict[str, list]] = [{k: [] for k in rows} for _ in range(num_envs)]
     count = 0
+    bar = tqdm(total=transitions, desc=f"collecting {name or task}", unit="step", disable=not progress, mininterval=1.0)
     while count < transitions:
         action = np.asarray(policy(obs), np.float32)
         action = np.clip(action, vec.single_action_space.low, vec.single_action_space.high)
@@ -45,7 +50,9 @@ def collect(policy: Policy, task: str, transitions: int, seed: int = 0, num_envs
                     rows[key].extend(buf[key])
                     buf[key].clear()
         count += num_envs
+        bar.update(num_envs)
         obs = next_obs
+    bar.close()
     for buf in per_env:  # unfinished episodes end with a time-out at the dataset's end
         if buf["observations"]:
             buf["timeouts"][-1] = not buf["terminals"][-1]

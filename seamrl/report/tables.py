@@ -101,3 +101,32 @@ def data_export(name: str, fmt: str, out: str | None) -> str:
         target = Path(out) if out else Path(f"{name}.{'hdf5' if fmt == 'd4rl' else 'npz'}")
         path = save_d4rl_hdf5(dataset, target) if fmt == "d4rl" else save_npz(dataset, target)
     return f"{name}: {len(dataset)} transitions written to {path}"
+
+
+def suite_table(build: bool = False) -> str:
+    """Markdown table of the suite's datasets as built here (the docs table of docs/datasets.md)."""
+    from seamrl import envs
+    from seamrl.data import load_dataset, suite
+    from seamrl.errors import DataError
+
+    rows = ["| dataset | transitions | episodes | return (mean ± std) | normalised score | reference (random / expert) |",
+            "|---|---:|---:|---:|---:|---|"]
+    scores = suite.reference_scores()
+    for entry in suite.entries().values():
+        path = suite.path_of(entry.name)
+        if build and not path.exists():
+            try:
+                suite.build(entry.name, progress=True)
+            except DataError:
+                pass  # its behaviour policies are not shipped: listed as not built
+        if not path.exists():
+            rows.append(f"| {entry.name} | – | – | not built | – | – |")
+            continue
+        ds = load_dataset(path)
+        returns = ds.episode_returns()
+        norm = envs.normalized_score(entry.name, returns)
+        info = envs.task_info(entry.name)
+        ref = f"{info.ref_min:.1f} / {info.ref_max:.1f}" + ("" if entry.env in scores or entry.kind == "pointmaze" else " (D4RL, provisional)")
+        rows.append(f"| {entry.name} | {len(ds):,} | {len(returns):,} | {returns.mean():.1f} ± {returns.std():.1f} "
+                    f"| {norm.mean():.1f} | {ref} |")
+    return "\n".join(rows)

@@ -39,7 +39,7 @@ def resolve_dataset_path(spec: str) -> Path:
     if spec.startswith("suite:"):  # seamrl's own suite: built on first use, then cached
         from seamrl.data import suite
 
-        return suite.build(spec.split(":", 1)[1])
+        return suite.build(spec.split(":", 1)[1], progress=True)
     if spec.startswith("package:"):
         return package_asset(spec.split(":", 1)[1])
     if Path(spec).expanduser().exists():

@@ -40,3 +40,59 @@ def test_unknown_and_unbuildable_names_are_one_sentence():
     if not suite.policy_path("hopper", "medium").exists():
         with pytest.raises(DataError, match="behaviour policy"):
             suite.build_dataset("hopper-medium-v0", size=10)
+
+
+@pytest.fixture(scope="module")
+def shipped_policies(tmp_path_factory):
+    """A tiny SAC run on Hopper-v5 with policy snapshots, exported the way the suite ships them."""
+    import json
+
+    from seamrl.config import RunConfig
+    from seamrl.policy import export_policy
+    from seamrl.train import train
+
+    root = tmp_path_factory.mktemp("behaviour")
+    run = RunConfig(algo="sac", task="Hopper-v5", setting="online", online_steps=400, eval_every=10_000, eval_episodes=1,
+                    save_policy_every=100, checkpoint_every=0, out=str(root / "run"),
+                    agent={"hidden_dims": (16, 16), "learning_starts": 100, "batch_size": 32})
+    _, run_dir = train(run, quiet=True)
+    policies = root / "policies"
+    export_policy(run_dir, policies / "hopper-expert.npz", "policy_p0_400")
+    export_policy(run_dir, policies / "hopper-medium.npz", "policy_p0_300")
+    checkpoints = []
+    for i, step in enumerate((100, 200)):
+        export_policy(run_dir, policies / f"hopper-replay-{i:02d}.npz", f"policy_p0_{step}")
+        checkpoints.append({"file": f"hopper-replay-{i:02d}.npz", "from_step": step})
+    manifest = {"random_steps": 100, "medium_step": 300, "checkpoints": checkpoints}
+    (policies / "hopper-replay.json").write_text(json.dumps(manifest))
+    return policies
+
+
+@pytest.fixture
+def shipped(shipped_policies, monkeypatch):
+    monkeypatch.setattr(suite, "policy_path", lambda env, level: shipped_policies / f"{env}-{level}.npz")
+    return shipped_policies
+
+
+def test_medium_replay_mixes_checkpoints_in_buffer_proportions(shipped):
+    # the warm-up (0–100), checkpoint 0 (100–200) and checkpoint 1 (200–300) each acted for a third of the run
+    assert suite.replay_segments("hopper", 3000) == [(None, 1000), ("hopper-replay-00.npz", 1000), ("hopper-replay-01.npz", 1000)]
+    assert [n for _, n in suite.replay_segments("hopper", 1001)] == [333, 333, 335]
+    a = suite.build_dataset("hopper-medium-replay-v0", size=1500)
+    b = suite.build_dataset("hopper-medium-replay-v0", size=1500)
+    assert len(a) == 1500 and suite.array_hash(a) == suite.array_hash(b)
+    assert a.timeouts[499] or a.terminals[499]  # each segment ends its last episode
+    assert np.abs(a.actions[:500]).max() <= 1 and a.actions[:500].std() > 0.5  # the warm-up is uniform random
+
+
+def test_medium_expert_is_the_cached_medium_and_expert_sets(shipped):
+    both = suite.build_dataset("hopper-medium-expert-v0", size=2000)
+    medium = load_dataset(suite.path_of("hopper-medium-v0", 1000))
+    expert = load_dataset(suite.path_of("hopper-expert-v0", 1000))
+    np.testing.assert_array_equal(both.observations, np.concatenate([medium.observations, expert.observations]))
+    assert both.name == "hopper-medium-expert-v0"
+
+
+def test_reference_scores_are_measured_over_full_episodes(shipped):
+    scores = suite.measure_reference_scores("hopper", episodes=3)
+    assert scores["episodes"] == 3 and scores["random"] < 100 and np.isfinite(scores["expert"])
