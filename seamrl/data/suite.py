@@ -11,7 +11,8 @@ on first use — deterministically from its name and seed — and cached under
   behaviour run's warm-up, then roll-outs of the shipped intermediate checkpoints up to
   medium, each for the share of the run it was the acting policy (``<env>-replay.json``);
 * ``<env>-medium-expert-v0``: medium followed by expert (2M, as D4RL);
-* ``pointmaze-{umaze,medium,large}-v0``: the D4RL maze2d method (``seamrl.data.pointmaze``).
+* ``pointmaze-{umaze,medium,large}-v0``: the D4RL maze2d method (``seamrl.data.pointmaze``), sparse
+  reward; ``pointmaze-{umaze,medium,large}-dense-v0``: the same trajectories with the dense reward.
 
 A dataset whose behaviour policies are not shipped yet cannot be built and says so.
 """
@@ -45,6 +46,7 @@ class Entry:
     task: str  # the task used for evaluation (Gymnasium id or registered maze2d name)
     kind: str
     size: int
+    dense: bool = False  # PointMaze reward variant
 
 
 def entries() -> dict[str, Entry]:
@@ -55,6 +57,9 @@ def entries() -> dict[str, Entry]:
             out[f"{env}-{kind}-v0"] = Entry(f"{env}-{kind}-v0", env, env_id, kind, size)
     for maze, task in MAZES.items():
         out[f"pointmaze-{maze}-v0"] = Entry(f"pointmaze-{maze}-v0", maze, task, "pointmaze", DEFAULT_SIZE)
+    for maze, task in MAZES.items():
+        name, dense_task = f"pointmaze-{maze}-dense-v0", task.replace(maze, f"{maze}-dense")
+        out[name] = Entry(name, maze, dense_task, "pointmaze", DEFAULT_SIZE, dense=True)
     return out
 
 
@@ -138,7 +143,7 @@ def build_dataset(name: str, size: int | None = None, seed: int = 0, progress: b
     if entry.kind == "pointmaze":
         from seamrl.data.pointmaze import collect_pointmaze
 
-        return _named(collect_pointmaze(entry.env, size, seed=seed), name)
+        return _named(collect_pointmaze(entry.env, size, seed=seed, dense=entry.dense), name)
     if entry.kind == "random":
         return _named(collect(_random_policy(entry.task, seed), entry.task, size, seed=seed, progress=progress), name)
     if entry.kind in ("medium", "expert"):

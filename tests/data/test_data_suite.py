@@ -11,13 +11,21 @@ def data_home(tmp_path, monkeypatch):
     monkeypatch.setenv("SEAMRL_DATA", str(tmp_path))
 
 
-def test_suite_lists_23_datasets_and_registers_them_as_tasks():
-    table = suite.entries()
-    assert len(table) == 23
-    assert len(suite.list_table().splitlines()) == 24
+def test_suite_lists_26_datasets_and_registers_them_as_tasks():
+    table = suite.entries()  # the 23 plus the dense-reward PointMaze variants
+    assert len(table) == 26 and sum(e.dense for e in table.values()) == 3
+    assert len(suite.list_table().splitlines()) == 27
     info = envs.task_info("walker2d-medium-replay-v0")
     assert info.env_id == "Walker2d-v5" and info.dataset == "suite:walker2d-medium-replay-v0"
     assert envs.task_info("pointmaze-umaze-v0").env_id == envs.task_info("maze2d-umaze-v1").env_id
+    assert envs.task_info("pointmaze-large-dense-v0").env_id == envs.task_info("maze2d-large-dense-v1").env_id
+
+
+def test_dense_pointmaze_is_the_same_trajectories_with_dense_rewards():
+    sparse = suite.build_dataset("pointmaze-umaze-v0", size=2000)
+    dense = suite.build_dataset("pointmaze-umaze-dense-v0", size=2000)
+    np.testing.assert_array_equal(sparse.observations, dense.observations)
+    assert set(np.unique(sparse.rewards)) <= {0.0, 1.0} and len(np.unique(dense.rewards)) > 100
 
 
 def test_build_is_deterministic_and_cached(tmp_path):
