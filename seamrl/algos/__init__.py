@@ -14,6 +14,7 @@ ALGORITHMS: dict[str, str] = {
     "sac": "Soft actor-critic, online (§7.3)",
     "td3bc": "TD3+BC (§7.5)",
     "iql": "Implicit Q-learning (§7.6)",
+    "ppo": "PPO, online from scratch, rollout-based (§7.4, §4.8)",
     "ivr": "IVR: SQL (chi2) / EQL (kl) implicit value regularization (§2)",
     "univr": "UNIVR: implicit value regularization + in-sample policy gradient, Gaussian policy (§3)",
 }

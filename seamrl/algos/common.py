@@ -41,6 +41,10 @@ class AgentConfig:
     dataset_action_clip: float = 0.0  # §1.1.4: clip dataset actions to ±(1 − eps); 0 disables
     learning_starts: int = 5000  # online from scratch: uniform-random actions before the first update
     utd: int = 1  # gradient updates per environment step in online phases
+    # rollout (on-policy) phases only, applied by the trainer like gymnasium's wrappers (§7.4):
+    running_obs_norm: bool = False  # (s − mean)/sqrt(var + 1e-8) with running stats of every observation seen
+    running_reward_scale: bool = False  # r / std(running discounted return) (§1.2 Uni-O4 "dynamic")
+    running_clip: float = 10.0  # clip of normalised observations and scaled rewards (CleanRL ±10); 0 disables
 
 
 @dataclass(frozen=True)
@@ -51,11 +55,14 @@ class AgentSpec:
     action_dim: int
     offline_steps: int = 0
     online_steps: int = 0
+    num_envs: int = 1  # online collection envs (rollout agents size their lr schedules with it)
 
 
-def make_state(module: flax.linen.Module, params: Any, lr: float | Callable, grad_clip: float | None = None) -> TrainState:
+def make_state(
+    module: flax.linen.Module, params: Any, lr: float | Callable, grad_clip: float | None = None, eps: float = 1e-8
+) -> TrainState:
     """A network's params + Adam optimiser state (optionally with global-norm clipping)."""
-    tx = optax.adam(lr)
+    tx = optax.adam(lr, eps=eps)
     if grad_clip:
         tx = optax.chain(optax.clip_by_global_norm(grad_clip), tx)
     state = TrainState.create(apply_fn=module.apply, params=params, tx=tx)

@@ -89,7 +89,9 @@ class StateValue(nn.Module):
     hidden_dims: Sequence[int] = (256, 256)
     layer_norm: bool = False
     dropout: float = 0.0
+    activation: Activation = nn.relu
 
     @nn.compact
     def __call__(self, obs: jnp.ndarray, train: bool = False) -> jnp.ndarray:
-        return MLP(self.hidden_dims, 1, layer_norm=self.layer_norm, dropout=self.dropout)(obs, train).squeeze(-1)
+        net = MLP(self.hidden_dims, 1, activation=self.activation, layer_norm=self.layer_norm, dropout=self.dropout)
+        return net(obs, train).squeeze(-1)

@@ -19,7 +19,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from seamrl.nets.mlp import MLP, default_init
+from seamrl.nets.mlp import MLP, Activation, default_init
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -95,11 +95,13 @@ class GaussianPolicy(nn.Module):
     log_std_max: float = 2.0
     state_dependent_std: bool = False
     dropout: float = 0.0
+    activation: Activation = nn.relu
+    mean_init_scale: float = 1.0  # orthogonal gain of the mean head (CleanRL PPO: 0.01, §7.4)
 
     @nn.compact
     def __call__(self, obs: jnp.ndarray, train: bool = False) -> tuple[jnp.ndarray, jnp.ndarray]:
-        h = MLP(self.hidden_dims, dropout=self.dropout)(obs, train)
-        mean = jnp.tanh(nn.Dense(self.action_dim, kernel_init=default_init(1.0))(h))
+        h = MLP(self.hidden_dims, activation=self.activation, dropout=self.dropout)(obs, train)
+        mean = jnp.tanh(nn.Dense(self.action_dim, kernel_init=default_init(self.mean_init_scale))(h))
         if self.state_dependent_std:
             log_std = nn.Dense(self.action_dim, kernel_init=default_init(1.0))(h)
         else:

@@ -3,8 +3,11 @@
 Offline phases run ``K = updates_per_call`` gradient steps per host call under ``lax.scan``,
 sampling every batch on the device. Online phases collect with one (or a vector of) env(s),
 store transitions in the device replay and run ``update_every · utd · num_envs`` updates per
-collection round in one scanned call. At each phase start the agent's optional
-``begin_phase(state, phase)`` hook runs; the trainer knows nothing else about any algorithm.
+collection round in one scanned call. Agents with ``update_rollout(state, rollout)`` (on-policy:
+PPO, Uni-O4 online) are trained online by rollouts instead: ``num_steps × num_envs``
+transitions, then one ``update_rollout`` call (seamrl/data/rollout.py). At each phase start the
+agent's optional ``begin_phase(state, phase)`` hook runs; the trainer knows nothing else about
+any algorithm.
 
 Randomness is counter-based: batch ``i`` is sampled with ``fold_in(key, i)`` and online action
 noise with ``fold_in(key, env_step)``; environments are reset from seeds derived from the
@@ -20,7 +23,7 @@ import csv
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import jax
@@ -29,11 +32,11 @@ import numpy as np
 
 from seamrl import algos, envs
 from seamrl.config import RunConfig, agent_config, validate
-from seamrl.data import buffer
+from seamrl.data import buffer, rollout
 from seamrl.errors import ConfigError
 from seamrl.train import checkpoint
 from seamrl.train.tasks import load_task_dataset
-from seamrl.train.transforms import Transforms, dataset_rows, fit_transforms
+from seamrl.train.transforms import RunningNormalisers, Transforms, dataset_rows, fit_transforms
 
 FIXED_COLUMNS = (
     "phase",
@@ -79,6 +82,7 @@ class Counters:
     history: list = field(default_factory=list)  # evaluation rows (dicts)
     pending: list = field(default_factory=list)  # update metrics since the last metrics row
     finished: list = field(default_factory=list)  # raw returns of training episodes since the last row
+    running: dict = field(default_factory=dict)  # running observation / reward statistics (rollout phases)
 
 
 class Trainer:
@@ -93,7 +97,10 @@ class Trainer:
                 f"Algorithm '{run.algo}' does not support setting '{run.setting}'; it supports {', '.join(self.algo.SETTINGS)}."
             )
         self.config = agent_config(self.algo, run)
-        self.phases = schedule(run)
+        self.rollouts = hasattr(self.algo, "update_rollout")
+        self.phases = self._rollout_phases(schedule(run)) if self.rollouts else schedule(run)
+        if not self.rollouts and (self.config.running_obs_norm or self.config.running_reward_scale):
+            raise ConfigError(f"running_obs_norm / running_reward_scale apply to rollout (on-policy) agents only, not to '{run.algo}'.")
         needs_data = any(p.kind == "offline" for p in self.phases)
         self.dataset = load_task_dataset(run) if needs_data else None
         probe = envs.make(run.task)
@@ -111,6 +118,7 @@ class Trainer:
             self.env_spec.action_dim,
             offline_steps=sum(p.steps for p in self.phases if p.kind == "offline"),
             online_steps=sum(p.steps for p in self.phases if p.kind == "online"),
+            num_envs=run.num_envs,
         )
         key = jax.random.PRNGKey(run.seed)
         self.sample_key, self.act_key, self.eval_key = (jax.random.fold_in(key, i) for i in (1, 2, 3))
@@ -122,7 +130,12 @@ class Trainer:
             "next_observations": (self.env_spec.obs_dim,),
             "masks": (),
         }
+        # Extra per-row columns an agent asks for (SSAR's trust flags, Cal-QL's MC returns): dataset rows
+        # take them from dataset.infos (set by its prepare_dataset), online rows the given value.
+        self.columns = self.algo.batch_columns(self.config) if hasattr(self.algo, "batch_columns") else {}
+        self._shapes.update({k: () for k in self.columns})
         self._empty = lambda cap: buffer.empty_storage(self._shapes, cap)
+        self.running = RunningNormalisers(self.config, self.env_spec.obs_dim, run.num_envs)
         self.offline = self._offline_storage(self.phases[0])
         self.online = self._empty(1)
         self.counters = Counters()
@@ -132,6 +145,7 @@ class Trainer:
         # exploration: the key for env step t is fold_in(act_key, t), folded inside the jitted call
         self._explore = jax.jit(lambda state, obs, t: self.algo.act(state, obs, jax.random.fold_in(self.act_key, t), False))
         self._chunk = jax.jit(self._train_chunk, static_argnames=("k", "ratio"))
+        self._rollout_update = jax.jit(self.algo.update_rollout) if self.rollouts else None
 
     # ------------------------------------------------------------------ replay
     def _offline_storage(self, phase: Phase) -> buffer.Storage:
@@ -145,7 +159,8 @@ class Trainer:
                 return self._empty(1)
             if init == "part":
                 dataset = dataset.top_episodes(k=self.run.replay_top_episodes)
-        return buffer.storage_from_arrays(dataset_rows(dataset, self.transforms, self.config.dataset_action_clip))
+        rows = dataset_rows(dataset, self.transforms, self.config.dataset_action_clip)
+        return buffer.storage_from_arrays({**rows, **{k: dataset.infos[k] for k in self.columns}})
 
     def _ratio(self, phase: Phase) -> float | None:
         if phase.kind == "offline":
@@ -163,8 +178,28 @@ class Trainer:
         return state, {name: jnp.nanmean(value) for name, value in metrics.items()}
 
     def _metric_shapes(self) -> dict:
-        batch = {k: jnp.zeros((self.config.batch_size, *shape)) for k, shape in self._shapes.items()}
-        return jax.eval_shape(self.algo.update, self.state, batch)[1]
+        shapes = {}
+        if hasattr(self.algo, "update"):
+            batch = {k: jnp.zeros((self.config.batch_size, *shape)) for k, shape in self._shapes.items()}
+            shapes.update(jax.eval_shape(self.algo.update, self.state, batch)[1])
+        if self.rollouts:
+            dummy = rollout.RolloutBuffer(self.config.num_steps, self.run.num_envs, self.env_spec.obs_dim, self.env_spec.action_dim)
+            shapes.update(jax.eval_shape(self.algo.update_rollout, self.state, dummy.as_jax())[1])
+        return shapes
+
+    def _rollout_phases(self, phases: list[Phase]) -> list[Phase]:
+        """Online phases of rollout agents last a whole number of rollouts (rounded down)."""
+        size = self.config.num_steps * self.run.num_envs
+        out = []
+        for p in phases:
+            if p.kind == "online" and p.steps % size:
+                if p.steps < size:
+                    raise ConfigError(
+                        f"online_steps={p.steps} is shorter than one rollout of num_steps × num_envs = {size} transitions."
+                    )
+                p = replace(p, steps=p.steps // size * size)
+            out.append(p)
+        return out
 
     def _updates(self, k: int, phase: Phase) -> None:
         self.state, metrics = self._chunk(self.state, self.offline, self.online, self.counters.grad_steps, k=k, ratio=self._ratio(phase))
@@ -243,6 +278,7 @@ class Trainer:
     # ------------------------------------------------------------------ checkpoints
     def save(self, name: str = "latest", with_replay: bool = True) -> Path:
         self.counters.pending = [{k: float(v) for k, v in m.items()} for m in jax.device_get(self.counters.pending)]
+        self.counters.running = self.running.state()
         counters = asdict(self.counters)
         counters["wall_time"] = self.counters.wall_time + time.perf_counter() - self._t0
         return checkpoint.save(
@@ -258,6 +294,7 @@ class Trainer:
         self.state = checkpoint.restore_tree(self.state, data["agent"], path)
         self.transforms = Transforms.from_json(data["transforms"])
         self.counters = Counters(**data["counters"])
+        self.running.load(self.counters.running)
         if data.get("online") is not None:
             self.online = checkpoint.restore_storage(data["online"])
         if self.counters.phase < len(self.phases):  # a finished run resumes to its summary
@@ -280,7 +317,10 @@ class Trainer:
             if not self.counters.phase_started:
                 self._begin(phase)
             start = (time.perf_counter(), self.counters.grad_steps, self.counters.env_steps)
-            (self._offline_phase if phase.kind == "offline" else self._online_phase)(phase)
+            if phase.kind == "offline":
+                self._offline_phase(phase)
+            else:
+                (self._rollout_phase if self.rollouts else self._online_phase)(phase)
             elapsed = max(time.perf_counter() - start[0], 1e-9)
             self._phase_rates[phase.index] = {
                 "grad_steps_per_s": (self.counters.grad_steps - start[1]) / elapsed,
@@ -339,6 +379,7 @@ class Trainer:
         obs, _ = vec.reset(seed=self._reset_seed())
         from_scratch = phase.index == 0
         episode_return = np.zeros(n_envs)
+        episodes = [[] for _ in range(n_envs)] if hasattr(self.algo, "episode_columns") else None  # (row, reward)
         while self.counters.phase_step < phase.steps:
             before = self.counters.phase_step
             if from_scratch and self.counters.phase_step < self.config.learning_starts:
@@ -348,6 +389,7 @@ class Trainer:
                 action = np.asarray(self._explore(self.state, self.transforms.observation(obs), self.counters.env_steps))
             next_obs, reward, terminated, truncated, info = vec.step(self.transforms.action_to_env(action))
             real_next = envs.real_next_obs(next_obs, info)
+            ptr = int(self.online.ptr) if episodes is not None else 0
             self.online = buffer.add(
                 self.online,
                 {
@@ -356,10 +398,14 @@ class Trainer:
                     "rewards": self.transforms.reward(reward),
                     "next_observations": self.transforms.observation(real_next),
                     "masks": 1.0 - terminated.astype(np.float32),
+                    **{k: np.full(n_envs, v, np.float32) for k, v in self.columns.items()},
                 },
             )
             episode_return += reward
+            for i in range(n_envs) if episodes is not None else ():
+                episodes[i].append(((ptr + i) % self.online.capacity, float(self.transforms.reward(reward[i]))))
             for i in np.flatnonzero(terminated | truncated):
+                self._episode_columns(episodes, i)
                 self.counters.finished.append(float(episode_return[i]))
                 episode_return[i] = 0.0
                 self.counters.episodes += 1
@@ -374,8 +420,76 @@ class Trainer:
             self._events(phase, before)
             if self._checkpoint_now:
                 # Cut in-progress episodes (time-outs) so the resumed run restarts from the same place.
+                for i in range(n_envs):
+                    self._episode_columns(episodes, i)
                 self.save()
                 obs, _ = vec.reset(seed=self._reset_seed())
+                episode_return[:] = 0.0
+        vec.close()
+
+    def _episode_columns(self, episodes: list | None, i: int) -> None:
+        """Columns an agent computes from a finished online episode (Cal-QL's MC returns), written in place."""
+        if episodes is None or not episodes[i]:
+            return
+        rows, rewards = (np.asarray(x) for x in zip(*episodes[i]))
+        arrays = dict(self.online.arrays)
+        for k, v in self.algo.episode_columns(self.config, rewards).items():
+            arrays[k] = arrays[k].at[rows].set(jnp.asarray(v, jnp.float32))
+        self.online = self.online.replace(arrays=arrays)
+        episodes[i] = []
+
+    def _rollout_phase(self, phase: Phase) -> None:
+        """Collect ``num_steps × num_envs`` transitions with the current policy, then one
+        ``update_rollout``; evaluation and checkpoints fall on rollout boundaries. Before a
+        checkpoint the last step of the rollout is marked as a time-out for every env (the
+        episodes are cut there and the envs reset from the counters, as in ``_online_phase``)."""
+        run, n, steps = self.run, self.run.num_envs, self.config.num_steps
+        spec = self.env_spec
+        vec = envs.make_vector(run.task, n, seed=self._reset_seed())
+        raw, _ = vec.reset(seed=self._reset_seed())
+        self.running.returns = np.zeros(n)
+        self.running.observe(self.transforms, raw)
+        obs = self.transforms.observation(raw)
+        buf = rollout.RolloutBuffer(steps, n, spec.obs_dim, spec.action_dim)
+        episode_return = np.zeros(n)
+        while self.counters.phase_step < phase.steps:
+            before = self.counters.phase_step
+            after = before + steps * n
+            cut = self._every(before, after, run.checkpoint_every) and after < phase.steps
+            for t in range(steps):
+                action = np.asarray(self._explore(self.state, obs, self.counters.env_steps))
+                raw, reward, terminated, truncated, info = vec.step(self.transforms.action_to_env(action))
+                real_next = envs.real_next_obs(raw, info)
+                ended = terminated | truncated  # episodes that really ended
+                done = ended | (cut and t == steps - 1)
+                self.running.observe(self.transforms, raw)
+                buf.add(
+                    t,
+                    observations=obs,
+                    actions=action,
+                    rewards=self.running.reward(self.transforms.reward(reward), done),
+                    terminals=terminated,
+                    timeouts=done & ~terminated,
+                    next_observations=self.transforms.observation(real_next),
+                )
+                obs = self.transforms.observation(raw)
+                episode_return += reward
+                for i in np.flatnonzero(ended):
+                    self.counters.finished.append(float(episode_return[i]))
+                    episode_return[i] = 0.0
+                    self.counters.episodes += 1
+                self.counters.env_steps += n
+            self.state, metrics = self._rollout_update(self.state, buf.as_jax())
+            self.counters.grad_steps += getattr(self.config, "grad_steps_per_rollout", 1)
+            self.counters.pending.append(metrics)
+            self.counters.phase_step = after
+            self._checkpoint_now = False
+            self._events(phase, before)
+            if self._checkpoint_now:
+                self.save()
+                raw, _ = vec.reset(seed=self._reset_seed())
+                self.running.observe(self.transforms, raw)
+                obs = self.transforms.observation(raw)
                 episode_return[:] = 0.0
         vec.close()
 

@@ -21,7 +21,28 @@ KNOWN_SETTINGS = {"offline", "online", "offline-to-online"}
 def _small_config(mod):
     cfg = mod.Config()
     fields = {f.name for f in dataclasses.fields(cfg)}
-    return dataclasses.replace(cfg, hidden_dims=(32, 32)) if "hidden_dims" in fields else cfg
+    small = {k: v for k, v in (("hidden_dims", (32, 32)), ("num_minibatches", 4)) if k in fields}
+    return dataclasses.replace(cfg, **small)
+
+
+def _update_fn(mod):
+    """``update(state, batch)``; on-policy agents without one get ``update_rollout`` on the batch
+    laid out as a (B/2, 2) time-major rollout (terminal = 1 − mask)."""
+    if hasattr(mod, "update"):
+        return mod.update
+
+    def update(state, batch):
+        rollout = {
+            "observations": batch["observations"],
+            "actions": batch["actions"],
+            "rewards": batch["rewards"],
+            "terminals": 1.0 - batch["masks"],
+            "timeouts": jnp.zeros_like(batch["masks"]),
+            "next_observations": batch["next_observations"],
+        }
+        return mod.update_rollout(state, jax.tree_util.tree_map(lambda x: x.reshape((-1, 2, *x.shape[1:])), rollout))
+
+    return update
 
 
 def _batch(seed: int) -> dict:
@@ -40,7 +61,7 @@ def algo(request):
     """(name, module, initial state, jitted update), built once per algorithm."""
     mod = get(request.param)
     state = mod.init(jax.random.PRNGKey(0), AgentSpec(OBS, ACT, offline_steps=100, online_steps=100), _small_config(mod))
-    return request.param, mod, state, jax.jit(mod.update)
+    return request.param, mod, state, jax.jit(_update_fn(mod))
 
 
 def _settled(state):
@@ -57,9 +78,10 @@ def test_registry_covers_spec_algorithms():
 @pytest.mark.parametrize("name", NAMES)
 def test_module_protocol(name):
     mod = get(name)
-    for attr in ("Config", "init", "update", "act", "SETTINGS", "POLICY", "PRESETS"):
+    for attr in ("Config", "init", "act", "SETTINGS", "POLICY", "PRESETS"):
         assert hasattr(mod, attr), f"{name} lacks {attr}"
-    assert callable(mod.init) and callable(mod.update) and callable(mod.act)
+    assert hasattr(mod, "update") or hasattr(mod, "update_rollout"), f"{name} lacks update / update_rollout"
+    assert callable(mod.init) and callable(_update_fn(mod)) and callable(mod.act)
     cfg_cls = mod.Config
     assert dataclasses.is_dataclass(cfg_cls) and issubclass(cfg_cls, AgentConfig)
     assert cfg_cls.__dataclass_params__.frozen
@@ -160,7 +182,7 @@ def test_update_keeps_state_leaf_types(algo):
                  getattr(x, "weak_type", True)) for x in jax.tree_util.tree_leaves(tree)]
 
     batch = _batch(0)
-    new, _ = jax.eval_shape(mod.update, state, batch)  # traced, not compiled
-    newer, _ = jax.eval_shape(mod.update, new, batch)
+    new, _ = jax.eval_shape(_update_fn(mod), state, batch)  # traced, not compiled
+    newer, _ = jax.eval_shape(_update_fn(mod), new, batch)
     assert sig(new) == sig(state), name
     assert sig(newer) == sig(new), name

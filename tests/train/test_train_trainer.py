@@ -43,6 +43,8 @@ def _kill_after_first_checkpoint(monkeypatch):
 CASES = {
     "online-sac": dict(algo="sac", task="Pendulum-v1", setting="online", online_steps=600, eval_every=200, checkpoint_every=300, agent={"learning_starts": 200}),
     "offline-iql": dict(algo="iql", task="Pendulum-v1", setting="offline", offline_steps=600, eval_every=200, checkpoint_every=200, updates_per_call=100),
+    "online-ppo": dict(algo="ppo", task="Pendulum-v1", setting="online", online_steps=640, eval_every=128, checkpoint_every=256, num_envs=2,
+                       agent={"num_steps": 64, "num_minibatches": 4, "update_epochs": 2}),
     "o2o-td3bc": dict(algo="td3bc", task="Pendulum-v1", setting="offline-to-online", offline_steps=300, online_steps=400, eval_every=100, checkpoint_every=200, replay_init="half"),
 }
 
