@@ -65,7 +65,8 @@ class Policy:
         leaves = [jnp.asarray(data[f"leaf_{i}"]) for i in range(treedef.num_leaves)]
         self._state = state.replace(actor=state.actor.replace(params=jax.tree_util.tree_unflatten(treedef, leaves)))
         self.transforms = Transforms.from_json(meta["transforms"])
-        self._act = jax.jit(module.act, static_argnums=3)
+        # the per-call key is folded in inside the jitted call (a host-side fold_in costs as much as the policy)
+        self._act = jax.jit(lambda st, o, key, i, det: module.act(st, o, jax.random.fold_in(key, i), det), static_argnums=4)
         self._key = jax.random.PRNGKey(seed)
         self._calls = 0
 
@@ -73,9 +74,9 @@ class Policy:
         obs = np.asarray(obs, np.float32)
         single = obs.ndim == 1
         batch = self.transforms.observation(obs[None] if single else obs)
-        key = jax.random.fold_in(self._key, self._calls)
+        action = self._act(self._state, batch, self._key, np.uint32(self._calls), deterministic)
         self._calls += 1
-        action = self.transforms.action_to_env(np.asarray(self._act(self._state, jnp.asarray(batch), key, deterministic)))
+        action = self.transforms.action_to_env(np.asarray(action))
         return action[0] if single else action
 
 
