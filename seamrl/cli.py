@@ -10,6 +10,7 @@
     seamrl demo
     seamrl data info PATH|NAME | seamrl data import PATH --format {d4rl,minari,npz} [--out FILE]
     seamrl data list | seamrl data build NAME [--size N] | seamrl data export NAME --format {d4rl,minari,npz}
+    seamrl ope RUN_DIR [--dataset PATH] [--horizon H]   (AM-Q offline policy evaluation, algorithms.md §4.5)
 
 Errors caused by input are printed as one sentence and exit with code 2.
 """
@@ -145,6 +146,16 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_ope(args) -> int:
+    from seamrl.ope import evaluate_run
+
+    r = evaluate_run(args.run_dir, args.dataset, args.horizon, args.starts, args.seed, args.max_epochs, args.out)
+    d = r["dynamics"]
+    print(f"{args.run_dir}: AM-Q {r['am_q']:.3f} (horizon {r['horizon']}, {r['starts']} start states, mean rollout length "
+          f"{r['mean_rollout_length']:.1f}); dynamics: {d['epochs']} epochs, elites {d['elites']}, {d['fit_seconds']:.0f} s")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="seamrl", description="Online, offline and offline-to-online RL for continuous control.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -200,6 +211,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--out", help="write the results as JSON")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("ope", help="AM-Q offline policy evaluation of a run's policy with a learned dynamics ensemble")
+    p.add_argument("run_dir")
+    p.add_argument("--dataset", help="dataset to fit the dynamics and draw start states from (default: the run's)")
+    p.add_argument("--horizon", type=int, help="model rollout length (default 1000; AntMaze 150, Kitchen 4, Adroit 100)")
+    p.add_argument("--starts", type=int, default=512, help="start states sampled from the dataset")
+    p.add_argument("--max-epochs", dest="max_epochs", type=int, help="cap on dynamics training epochs (default: early stopping only)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="also write the result as JSON")
+    p.set_defaults(func=cmd_ope)
 
     from seamrl.data.suite import LOCOMOTION
 

@@ -55,7 +55,7 @@ def _linear_data(n, seed):
 
 @pytest.fixture(scope="module")
 def fitted():
-    cfg = dyn.DynamicsConfig(num_members=4, num_elites=2, hidden_dims=(32, 32), max_epochs=60, lr=3e-3)
+    cfg = dyn.DynamicsConfig(num_members=4, num_elites=2, hidden_dims=(32, 32), max_epochs=40, lr=3e-3)
     return dyn.fit_dynamics(jax.random.PRNGKey(0), *_linear_data(2000, 0), config=cfg, termination="hopper")
 
 
