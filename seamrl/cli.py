@@ -139,10 +139,26 @@ def cmd_data(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from seamrl.bench.throughput import run_bench
+    from seamrl.bench.suite import Options, run_bench
 
-    names = [n.strip() for n in args.algos.split(",")] if args.algos else None
-    print(run_bench(names, args.updates_per_call, args.repeats, args.out))
+    def items(text: str | None) -> tuple[str, ...] | None:
+        return tuple(x.strip() for x in text.split(",") if x.strip()) if text else None
+
+    try:
+        num_envs = tuple(int(n) for n in items(args.num_envs))
+    except ValueError:
+        raise SeamrlError(f"--num-envs must be comma-separated integers, not '{args.num_envs}'.") from None
+    parts = items(args.parts) + (("demo",) if args.demo and "demo" not in args.parts else ())
+    options = Options(
+        parts=parts, algos=items(args.algos), repeats=args.repeats, updates_per_call=args.updates_per_call,
+        transitions=args.transitions, d3rlpy_steps=args.d3rlpy_steps, d3rlpy_warmup=args.d3rlpy_warmup,
+        d3rlpy_python=args.d3rlpy_python, d3rlpy_threads=args.d3rlpy_threads, task=args.task, collect_algo=args.collect_algo,
+        num_envs=num_envs, variants=items(args.variants), env_steps=args.env_steps, update_env_steps=args.update_env_steps,
+        eval_episodes=args.eval_episodes, out=args.out,
+    )
+    result = run_bench(options, log=lambda m: print(m, file=sys.stderr, flush=True))
+    print(Path(result["paths"][1]).read_text())
+    print(f"written to {result['paths'][0]} and {result['paths'][1]}")
     return 0
 
 
@@ -205,11 +221,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("bench", help="gradient steps/s of each algorithm through the trainer (synthetic data)")
+    p = sub.add_parser("bench", help="throughput: updates (seamrl, d3rlpy, pure JAX), collection, evaluation, demo (JSON + Markdown)")
+    p.add_argument("--parts", default="updates,d3rlpy,pure,collect,eval", help="comma-separated: updates,d3rlpy,pure,collect,eval,demo")
+    p.add_argument("--demo", action="store_true", help="also time a full `seamrl demo` (minutes): wall clock, peak memory")
     p.add_argument("--algos", help="comma-separated names (default: all)")
-    p.add_argument("--updates-per-call", dest="updates_per_call", type=int, default=1000)
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--out", help="write the results as JSON")
+    p.add_argument("--repeats", type=int, default=5, help="interleaved rounds; medians are reported")
+    p.add_argument("--updates-per-call", dest="updates_per_call", type=int, default=1000, help="seamrl / pure JAX updates per timed call")
+    p.add_argument("--transitions", type=int, default=100_000, help="synthetic dataset size")
+    p.add_argument("--d3rlpy-steps", dest="d3rlpy_steps", type=int, default=200, help="d3rlpy updates per timed call")
+    p.add_argument("--d3rlpy-warmup", dest="d3rlpy_warmup", type=int, default=20)
+    p.add_argument("--d3rlpy-python", dest="d3rlpy_python", help="python of the d3rlpy venv (default .venv-d3rlpy/bin/python)")
+    p.add_argument("--d3rlpy-threads", dest="d3rlpy_threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--task", default="Hopper-v5", help="env of the collection and evaluation parts")
+    p.add_argument("--collect-algo", dest="collect_algo", default="sac", help="agent whose policy collects")
+    p.add_argument("--num-envs", dest="num_envs", default="1,2,4,8")
+    p.add_argument("--variants", default="vec,policy,replay,update", help="collection loop parts: vec,policy,replay,update")
+    p.add_argument("--env-steps", dest="env_steps", type=int, default=2000, help="env steps per collection measurement")
+    p.add_argument("--update-env-steps", dest="update_env_steps", type=int, default=500, help="env steps per measurement with updates")
+    p.add_argument("--eval-episodes", dest="eval_episodes", type=int, default=10)
+    p.add_argument("--out", help="JSON path (default benchmarks/throughput-<backend>.json); the Markdown table goes next to it")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("ope", help="AM-Q offline policy evaluation of a run's policy with a learned dynamics ensemble")

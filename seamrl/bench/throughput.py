@@ -1,21 +1,22 @@
 """Gradient steps per second of each algorithm through the trainer's own update path.
 
-The run is a normal :class:`~seamrl.train.Trainer` on a synthetic dataset with HalfCheetah's
-shapes (17-d observations, 6-d actions), so what is timed is exactly what ``seamrl train``
-executes in an offline phase: batches sampled on the device inside ``lax.scan``, ``K``
-updates per host call. Each algorithm is compiled and warmed up first; the reported figure
-is the median over ``repeats`` timed calls. Algorithms are interleaved across repeats so
-that background load affects all of them alike.
+Each algorithm gets a normal :class:`~seamrl.train.Trainer` on a synthetic dataset with
+HalfCheetah's shapes (17-d observations, 6-d actions), so what is timed is exactly what
+``seamrl train`` executes in an offline phase: batches sampled on the device inside
+``lax.scan``, ``K`` updates per host call. Online-only algorithms run the same update on the
+same data (a replay pre-filled with it). Rollout (on-policy) agents have no replay update: their
+``update_rollout`` is timed on a synthetic rollout and its gradient steps are counted (their
+mini-batch is ``num_steps · num_envs / num_minibatches``, not 256).
+
+:func:`update_timers` compiles and warms every algorithm up and returns one timing callable per
+algorithm; :mod:`seamrl.bench.suite` interleaves them with the other measurements.
 """
 
 from __future__ import annotations
 
-import json
-import platform
-import statistics
-import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 import jax
 import numpy as np
@@ -25,63 +26,90 @@ from seamrl.config import RunConfig
 from seamrl.data import Dataset, save_npz
 
 TASK = "HalfCheetah-v5"
+OBS_DIM, ACTION_DIM = 17, 6
+Timer = Callable[[], dict]  # one measurement → {"seconds": s, UNIT: amount, ...}
 
 
-def synthetic_dataset(path: Path, n: int = 100_000, seed: int = 0) -> Path:
+def synthetic_arrays(n: int = 100_000, seed: int = 0) -> dict[str, np.ndarray]:
+    """``n`` random transitions with HalfCheetah's shapes, episodes of 1,000 steps, no terminals.
+
+    The d3rlpy worker builds the same distributions (d3rlpy_worker.Backend._synthetic)."""
     rng = np.random.default_rng(seed)
-    obs = rng.normal(size=(n, 17)).astype(np.float32)
-    terminals = np.zeros(n, bool)
-    timeouts = (np.arange(n) % 1000) == 999
-    ds = Dataset.create(
-        observations=obs,
-        actions=rng.uniform(-1, 1, (n, 6)).astype(np.float32),
-        rewards=rng.normal(size=n).astype(np.float32),
-        next_observations=np.roll(obs, -1, axis=0),
-        terminals=terminals,
-        timeouts=timeouts,
-    )
-    return save_npz(ds, path)
-
-
-def measure(names: list[str], k: int = 1000, repeats: int = 5) -> dict:
-    tmp = Path(tempfile.mkdtemp(prefix="seamrl-bench-"))
-    data = synthetic_dataset(tmp / "synthetic.npz")
-    from seamrl.train import Trainer
-    from seamrl.train.trainer import Phase
-
-    trainers = {}
-    for name in names:
-        setting = "offline" if "offline" in algos.get(name).SETTINGS else "online"
-        run = RunConfig(algo=name, task=TASK, setting="offline", dataset=str(data), offline_steps=k * (repeats + 1))
-        if setting == "online":  # online algorithms: same update on the same data (replay of a full buffer)
-            run.setting = "offline-to-online" if "offline-to-online" in algos.get(name).SETTINGS else run.setting
-        trainer = Trainer(run, tmp / name, quiet=True)
-        phase = Phase("offline", run.offline_steps, 0)
-        trainer._updates(k, phase)  # compile + warm-up
-        jax.block_until_ready(trainer.state)
-        trainers[name] = (trainer, phase)
-    times: dict[str, list[float]] = {n: [] for n in names}
-    for _ in range(repeats):
-        for name, (trainer, phase) in trainers.items():
-            start = time.perf_counter()
-            trainer._updates(k, phase)
-            jax.block_until_ready(trainer.state)
-            times[name].append(time.perf_counter() - start)
+    obs = rng.normal(size=(n, OBS_DIM)).astype(np.float32)
     return {
-        "machine": {"platform": platform.platform(), "processor": platform.processor(), "devices": [str(d) for d in jax.devices()]},
-        "batch_size": 256,
-        "updates_per_call": k,
-        "repeats": repeats,
-        "steps_per_s": {n: k / statistics.median(t) for n, t in times.items()},
+        "observations": obs,
+        "actions": rng.uniform(-1, 1, (n, ACTION_DIM)).astype(np.float32),
+        "rewards": rng.normal(size=n).astype(np.float32),
+        "next_observations": np.roll(obs, -1, axis=0),
+        "terminals": np.zeros(n, bool),
+        "timeouts": (np.arange(n) % 1000) == 999,
     }
 
 
-def run_bench(names: list[str] | None, k: int, repeats: int, out: str | None) -> str:
-    names = names or list(algos.ALGORITHMS)
-    result = measure(names, k, repeats)
-    lines = [f"{'algorithm':<12}{'grad steps/s':>14}", *(f"{n:<12}{v:>14.0f}" for n, v in result["steps_per_s"].items())]
-    if out:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(json.dumps(result, indent=2))
-        lines.append(f"written to {out}")
-    return "\n".join(lines)
+def synthetic_dataset(path: Path, n: int = 100_000, seed: int = 0) -> Path:
+    """:func:`synthetic_arrays` saved as .npz (the trainer's dataset)."""
+    return save_npz(Dataset.create(**synthetic_arrays(n, seed)), path)
+
+
+def _trainer(name: str, data: Path, run_dir: Path, steps: int):
+    from seamrl.train import Trainer
+
+    settings = algos.get(name).SETTINGS
+    setting = next((s for s in ("offline", "offline-to-online", "online") if s in settings), settings[0])
+    run = RunConfig(algo=name, task=TASK, setting=setting, dataset=None if setting == "online" else str(data),
+                    offline_steps=steps, online_steps=10**7, buffer_size=1000)
+    return Trainer(run, run_dir, quiet=True)
+
+
+def replay_timer(trainer, k: int) -> Timer:
+    """``k`` updates per call through ``Trainer._updates`` (the offline phase's path)."""
+    from seamrl.train.trainer import Phase
+
+    phase = Phase("offline", k, 0)
+
+    def timed() -> dict:
+        start = time.perf_counter()
+        trainer._updates(k, phase)
+        jax.block_until_ready(trainer.state)
+        seconds = time.perf_counter() - start
+        trainer.counters.pending.clear()
+        return {"seconds": seconds, "steps": k}
+
+    return timed
+
+
+def rollout_timer(trainer) -> Timer:
+    """One ``update_rollout`` on a synthetic rollout; work = the gradient steps it makes."""
+    from seamrl.data import rollout
+
+    cfg, run = trainer.config, trainer.run
+    buf = rollout.RolloutBuffer(cfg.num_steps, run.num_envs, OBS_DIM, ACTION_DIM)
+    rng = np.random.default_rng(0)
+    for key, value in buf.arrays.items():
+        value[...] = rng.normal(size=value.shape) if key not in ("terminals", "timeouts") else 0.0
+    batch = buf.as_jax()
+    steps = float(getattr(cfg, "grad_steps_per_rollout", 1))
+
+    def timed() -> dict:
+        start = time.perf_counter()
+        trainer.state, _ = trainer._rollout_update(trainer.state, batch)
+        jax.block_until_ready(trainer.state)
+        return {"seconds": time.perf_counter() - start, "steps": steps}
+
+    return timed
+
+
+def update_timers(names: list[str], k: int, tmp: Path) -> tuple[dict[str, Timer], dict[str, dict], dict[str, str]]:
+    """Warmed-up timers per algorithm, each algorithm's agent config, and errors (name → reason)."""
+    data = synthetic_dataset(tmp / "synthetic.npz")
+    timers, configs, errors = {}, {}, {}
+    for name in names:
+        try:
+            trainer = _trainer(name, data, tmp / name, 10 * k)
+            timer = rollout_timer(trainer) if trainer.rollouts else replay_timer(trainer, k)
+            timer()  # compile + warm-up
+            timers[name], configs[name] = timer, trainer.config
+        except Exception as err:  # an algorithm that cannot be benchmarked is reported, not fatal
+            errors[name] = f"{type(err).__name__}: {err}"
+    return timers, configs, errors
+

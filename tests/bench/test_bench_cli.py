@@ -1,0 +1,81 @@
+"""`seamrl bench`: options, interleaving, the JSON + Markdown it writes (no timing assertions)."""
+
+import json
+
+import pytest
+
+from seamrl.bench import collection, suite
+from seamrl.cli import main
+
+
+def test_bench_collect_runs_and_writes_json_and_markdown(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    code = main(["bench", "--parts", "collect", "--repeats", "1", "--num-envs", "1,2", "--env-steps", "6",
+                 "--update-env-steps", "4", "--out", str(out)])
+    assert code == 0
+    result = json.loads(out.read_text())
+    assert result["command"].startswith("seamrl bench --parts collect --repeats 1 --num-envs 1,2")
+    assert result["machine"]["cpu_count"] and result["versions"]["jax"] and len(result["load_average_start"]) == 3
+    keys = {"collect/raw", *(f"collect/{v}/{n}" for v in collection.VARIANTS for n in (1, 2))}
+    assert set(result["measurements"]) == keys
+    for key in keys:
+        (sample,) = result["measurements"][key]["samples"]
+        assert sample["seconds"] > 0 and result["measurements"][key]["per_s"]["env_steps"] > 0
+    assert result["measurements"]["collect/policy/2"]["samples"][0]["env_steps"] == 6  # 3 vector steps of 2 envs
+    table = out.with_suffix(".md").read_text()
+    assert "## Online collection" in table and "| 2 |" in table and "## Update throughput" not in table
+    assert "written to" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--parts", "collect,warp"], "warp"),
+    (["--variants", "vec,teleport"], "teleport"),
+    (["--num-envs", "1,x"], "--num-envs"),
+    (["--algos", "iqll"], "did you mean 'iql'"),
+])
+def test_bad_bench_options_are_one_sentence_errors(args, fragment, tmp_path, capsys):
+    assert main(["bench", *args, "--out", str(tmp_path / "b.json")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert fragment in err[-1] and not (tmp_path / "b.json").exists()
+
+
+def test_interleave_runs_every_timer_once_per_repeat_in_order_and_takes_medians():
+    calls = []
+
+    def timer(name, seconds):
+        return lambda: calls.append(name) or {"seconds": seconds.pop(0), "steps": 10}
+
+    result = suite.interleave({"a": timer("a", [1.0, 2.0, 4.0]), "b": timer("b", [1.0, 1.0, 1.0])}, repeats=3)
+    assert calls == ["a", "b"] * 3
+    assert result["a"]["per_s"]["steps"] == 5.0 and len(result["a"]["samples"]) == 3
+
+
+def test_update_measurements_are_grouped_per_algorithm():
+    timers = {k: None for k in ["pure-fixed/iql", "seamrl/bc", "d3rlpy-fit/iql", "seamrl/iql", "d3rlpy-update/iql", "pure-sampled/td3bc"]}
+    order = list(suite._update_order(timers, ["iql", "bc"]))
+    assert order == ["seamrl/iql", "d3rlpy-update/iql", "d3rlpy-fit/iql", "pure-fixed/iql", "seamrl/bc", "pure-sampled/td3bc"]
+
+
+def test_markdown_of_every_part():
+    rate = lambda steps, seconds=1.0, **extra: {"per_s": {"steps": steps / seconds, **extra}, "samples": []}  # noqa: E731
+    result = {
+        "command": "seamrl bench --demo", "started": "now", "wall_s": 1.0, "options": suite.asdict(suite.Options()),
+        "machine": {"cpu": "cpu", "cpu_count": 2, "jax_backend": "cpu"}, "versions": {"jax": "0"},
+        "load_average_start": [1.0, 1, 1], "load_average_end": [2.0, 2, 2],
+        "networks": {"iql": {"nets": {r: {"hidden": [256, 256], "layer_norm": False} for r in ("actor", "critic", "value")}}},
+        "d3rlpy": {"versions": {"d3rlpy": "2", "torch": "2"}, "threads": 2, "device": "cpu:0", "errors": {"cql": "TypeError: x"}},
+        "update_errors": {"ppo": "ConfigError: y"},
+        "measurements": {
+            "seamrl/iql": rate(400), "d3rlpy-update/iql": rate(100), "d3rlpy-fit/iql": rate(80), "pure-fixed/iql": rate(500),
+            "pure-sampled/iql": rate(450), "collect/raw": {"per_s": {"env_steps": 10000.0}},
+            **{f"collect/{v}/{n}": {"per_s": {"env_steps": 1000.0 * n}} for v in ("vec", "policy", "replay", "update") for n in (1, 2, 4, 8)},
+            "eval": {"per_s": {"episodes": 2.0, "env_steps": 500.0}},
+        },
+        "demo": {"wall_s": 300.0, "user_s": 400.0, "system_s": 5.0, "maxrss_mib": 900.0, "returncode": 0,
+                 "phases": [{"kind": "offline", "grad_steps_per_s": 450.0}, {"kind": "online", "env_steps_per_s": 200.0}]},
+    }
+    table = suite.markdown(result)
+    assert "| iql | 2×256 | 400 | 100 | 80 | 5.00 | 500 | 450 | 0.80 |" in table
+    assert "| 8 | 8,000 | 8,000 | 8,000 | 8,000 | 0.80 |" in table
+    assert "| 2.00 | 500 | 250 |" in table and "| 300 | 405 | 900 | 450 | 200 | 0 |" in table
+    assert "ppo: ConfigError" in table and "cql: TypeError" in table
