@@ -1,7 +1,7 @@
 """Choose and export the behaviour policies the seamrl suite ships (``seamrl/assets/policies``).
 
 For one env family this writes ``<env>-expert.npz``, ``<env>-medium.npz``, ``<env>-replay-NN.npz``
-and the manifest ``<env>-replay.json`` from two SAC runs made by ``runs/behaviour/lanes.sh``:
+and the manifest ``<env>-replay.json`` from two SAC runs made by ``scripts/train_behaviour_policies.sh``:
 
 * the **expert** is the best of the last ``--expert-candidates`` policy snapshots of the long run,
   by the mean return of its *stochastic* policy (the one that generates ``-expert-v0``) over 20
