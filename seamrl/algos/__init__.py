@@ -16,7 +16,7 @@ ALGORITHMS: dict[str, str] = {
     "iql": "Implicit Q-learning (§7.6)",
     "ppo": "PPO, online from scratch, rollout-based (§7.4, §4.8)",
     "ivr": "IVR: SQL (chi2) / EQL (kl) implicit value regularization (§2)",
-    "univr": "UNIVR: implicit value regularization + in-sample policy gradient, Gaussian policy (§3)",
+    "univr": "UNIVR: implicit value regularization + in-sample policy gradient, Gaussian or diffusion policy (§3)",
 }
 
 

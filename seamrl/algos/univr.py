@@ -1,25 +1,30 @@
 """UNIVR — unified RL via implicit value regularization (Xu et al., NeurIPS 2025); algorithms.md §3.
 
-Gaussian policy class only (the diffusion variant of §3.6 is not implemented yet: ``policy`` must be
-"gaussian"). InPG estimators: E1 (default, below) and the diagnostic E3 of §3.4.3 (``estimator="E3"``:
-closed-form per-sample u = ⟨p, g⟩_+/‖g‖² in distribution-parameter space, weight net unused); E2 is not
-implemented. Online-from-scratch runs need no flag: see "Online from scratch" below.
+Policy classes (``policy``): "gaussian" (§3.5) and "diffusion" (§3.6: ε-prediction DDPM, T = 10, VP
+schedule, clipped ancestral sampler, MLP "U-net"); both behind the small interface of
+:mod:`seamrl.algos.univr_policies`, so the estimators below are written once. InPG estimators
+(``estimator``): E1 (default, below), E2 (§3.4.2, per-state projection, see :func:`e2_weights`) and
+the diagnostic E3 (§3.4.3, Gaussian only: closed-form u = ⟨p, g⟩_+/‖g‖² in distribution-parameter
+space, weight net unused). Online-from-scratch runs need no flag: see "Online from scratch" below.
 
 Per update (§3.7), on a batch (s, a, r, s', m) with reference actions a^μ:
 
 * a^μ: offline (``state.online`` False) the dataset actions; online (``state.online`` True) fresh
   samples from π̄(·|s), clipped to ±(1 − ``dataset_action_clip``) (§3.2, §3.5). One jitted update
-  serves both phases (``jnp.where`` on the flag, no recompilation).
+  serves both phases (``lax.cond`` on the flag, no recompilation; π̄ is sampled only online).
 * V step (§3.2): IVR's dual loss (``ivr.sql_value_loss`` for χ², ``ivr.eql_value_loss`` for KL) on
   q = min_k Q̄_k(s, a^μ) (target critics), averaged over ``reference_samples`` draws online.
 * Q step: Σ_k mean (Q_k(s, a) − r − γ m V(s'))² on the *stored* actions, with the new V.
-* Weight-net step, estimator E1 (§3.4.1): with ℓ_i(θ) = log π_θ(a^μ_i|s_i), u_i = act(w_φ(s_i, a^μ_i)),
-  G_PG = ∇_θ mean_i min_k Q_k(s_i, ã_i) (reparameterised ã = m + σξ, straight-through clip to
-  [−1, 1], current critics frozen), G_BC = ∇_θ mean_i sg(u_i) ℓ_i, r = sg(G_PG − G_BC) over all actor
-  parameters, c_i = ⟨∇_θ ℓ_i, r⟩ by ONE ``jax.jvp`` of θ ↦ (ℓ_1..ℓ_B) along r, and
-  L_w(φ) = −(2/B) Σ_i sg(c_i) u_i + ρ mean_i u_i²  (its gradient is ∇_φ ‖G_PG − G_BC(w_φ)‖²).
+* Weight-net step, estimator E1 (§3.4.1): with ℓ_i(θ) = log π_θ(a^μ_i|s_i) (diffusion:
+  −‖ε_i − ε_θ(x_{t_i}, s_i, t_i)‖², one draw (t_i, ε_i) per update), u_i = act(w_φ(s_i, a^μ_i)),
+  G_PG = ∇_θ mean_i min_k Q_k(s_i, ã_i) (reparameterised ã: Gaussian m + σξ with a straight-through
+  clip to [−1, 1]; diffusion the sampler, back-propagated through its last ``pg_through_last_k_steps``
+  reverse steps; current critics frozen), G_BC = ∇_θ mean_i sg(u_i) ℓ_i, r = sg(G_PG − G_BC) over the
+  parameter subset Θ_S (``inpg_params``), c_i = ⟨∇_θ ℓ_i, r⟩ by ONE ``jax.jvp`` of θ ↦ (ℓ_1..ℓ_B) along
+  r, and L_w(φ) = −(2/B) Σ_i sg(c_i) u_i + ρ mean_i u_i²  (its gradient is ∇_φ ‖G_PG − G_BC(w_φ)‖²).
 * Actor step: ŵ = clip((u − min u)/(max u − min u + 1e-6), w_min, w_max), detached, from the
-  updated weight net; L_π = −mean ŵ ℓ_i(θ).
+  updated weight net; L_π = −mean ŵ ℓ_i(θ) (Gaussian: weighted log-likelihood; diffusion: weighted
+  denoising loss, Eq. 9), with the same draw as G_BC.
 * Polyak on Q̄ (τ = 0.005); online: π̄ ← λ π + (1 − λ) π̄ (parameters, per gradient step, §3.3).
 
 Phases (``begin_phase``): an online phase sets ``state.online``; an online phase after an earlier
@@ -44,28 +49,33 @@ import flax.linen as nn
 import flax.struct as struct
 import jax
 import jax.numpy as jnp
+from flax.traverse_util import flatten_dict, unflatten_dict
 
 from seamrl.algos.common import AgentConfig, AgentSpec, Batch, apply_grad, make_state, polyak, split
 from seamrl.algos.iql import critic_loss  # Q ← r + γ m V(s') on stored actions, as IQL/IVR
 from seamrl.algos.ivr import DIVERGENCES, canonical_divergence, eql_value_loss, resolve_alpha, sql_value_loss
+from seamrl.algos.univr_policies import POLICY_CLASSES, policy_class
 from seamrl.errors import ConfigError
-from seamrl.nets import GaussianPolicy, StateValue, critic_ensemble, gaussian_sample, normal_log_prob
+from seamrl.nets import StateValue, critic_ensemble
+from seamrl.nets import diffusion as ddpm
 from seamrl.nets.mlp import MLP
 
 SETTINGS = ("offline", "online", "offline-to-online")
-POLICY = "gaussian"
+POLICY = "gaussian|diffusion"
 
-POLICIES = ("gaussian",)  # "diffusion" (§3.6): later
-ESTIMATORS = ("E1", "E3")  # E2 (§3.4.2, per-state projection): not implemented
+POLICIES = tuple(POLICY_CLASSES)  # §3.1: "gaussian" (§3.5), "diffusion" (§3.6)
+ESTIMATORS = ("E1", "E2", "E3")  # §3.4.1–3.4.3
+PARAM_SUBSETS = ("all", "last2", "last")  # Θ_S of §3.4.1 (notes) / §3.4.2
 WEIGHT_ACTIVATIONS = ("relu", "softplus")
 NORMALISE_EPS = 1e-6  # §3.4.1 step 6
+PROJECTION_EPS = 1e-8  # ε of E2's t_i = ⟨p_i, g_i⟩_+/(‖g_i‖² + ε) (§3.4.2)
 
 
 @dataclass(frozen=True)
 class Config(AgentConfig):
-    """UNIVR defaults (algorithms.md §3.9, [P:UNIVR Tables 2–5]) and the [I] decisions of §3.4–3.5."""
+    """UNIVR defaults (algorithms.md §3.9, [P:UNIVR Tables 2–5]) and the [I] decisions of §3.4–3.6."""
 
-    policy: str = "gaussian"  # §3.1: "gaussian" | "diffusion" (diffusion not implemented yet)
+    policy: str = "gaussian"  # §3.1: "gaussian" (§3.5) | "diffusion" (§3.6)
     divergence: str = "chi2"  # §3.1 "Which f?": χ² (SQL form) default; "kl" (EQL form) behind the flag
     alpha: float | None = None  # None → sql_alpha (χ²) or eql_alpha (KL), as ivr.resolve_alpha
     sql_alpha: float = 1.0  # Table 4 MuJoCo α = 1.0 (Table 3 online MuJoCo: 1.0)
@@ -79,11 +89,17 @@ class Config(AgentConfig):
     online_hidden_dims: tuple[int, ...] = (256, 256, 256)  # §D.1 "3-layer MLP" online (§9.3: 3 hidden layers)
     state_dependent_std: bool = False  # §3.5 [I]: offline / O2O state-independent log-std (IVR style)
     online_state_dependent_std: bool = True  # §3.5 [I]: online from scratch, state-dependent log-std head
+    diffusion_steps: int = 10  # Table 2: 10 diffusion steps (§3.6, §9.3: VP schedule, clipped DDPM)
+    score_widths: tuple[int, ...] = (512, 256, 128)  # §3.6: U-net down widths (up 256 → 512)
+    pg_through_last_k_steps: int = 10  # §3.6: G_PG back-propagated through the last k reverse steps (10 = all)
+    best_of_n: int = 1  # §3.6: acting with the best of N samples under min Q (not the paper's; 1 = off)
     tau: float = 0.005  # Table 2 target smoothing
     value_layer_norm: bool = True  # §3.5 [I, as IVR]
     w_min: float = 0.1  # Table 2 / §D.1
     w_max: float = 0.9
-    estimator: str = "E1"  # §3.4.1 E1 (weight net + JVP); "E3" = §3.4.3 diagnostic (closed form, no weight net)
+    estimator: str = "E1"  # §3.4.1 E1 (weight net + JVP) | "E2" (§3.4.2) | "E3" (§3.4.3, Gaussian only)
+    inpg_params: str | None = None  # Θ_S: "all" | "last2" | "last"; None → "all" (E1, E3), "last2" (E2) (§9.3)
+    e2_regress: bool = True  # §3.4.2: regress w_φ onto sg(t_i) (MSE); False: u_i = t_i directly
     ridge: float = 1e-4  # ρ of L_w (§3.4.1 step 5)
     weight_activation: str = "relu"  # §3.4.1: u = max(w, 0) [P]; "softplus" if many outputs die
     uniform_weight_guard: bool = False  # §3.4.1 optional guard: uniform ŵ when (max u − min u) < 1e-3 mean u
@@ -92,29 +108,36 @@ class Config(AgentConfig):
     dataset_action_clip: float = 1e-5  # §3.5: dataset (and π̄-sampled) actions clipped to ±(1 − 1e-5)
 
     def __post_init__(self):
+        def bad(message: str):
+            raise ConfigError(f"UNIVR {message}")
+
         if self.policy not in POLICIES:
-            raise ConfigError(
-                f"UNIVR policy '{self.policy}' is not available; only 'gaussian' is implemented (diffusion, §3.6, is not yet)."
-            )
+            bad(f"policy '{self.policy}' is unknown; expected 'gaussian' or 'diffusion'.")
         if str(self.divergence).lower() not in DIVERGENCES:
-            raise ConfigError(f"UNIVR divergence '{self.divergence}' is unknown; expected 'chi2' or 'kl'.")
+            bad(f"divergence '{self.divergence}' is unknown; expected 'chi2' or 'kl'.")
         if self.estimator not in ESTIMATORS:
-            known = ", ".join(ESTIMATORS)
-            raise ConfigError(f"UNIVR estimator '{self.estimator}' is not implemented; expected one of {known}.")
+            bad(f"estimator '{self.estimator}' is unknown; expected one of {', '.join(ESTIMATORS)}.")
+        if self.estimator == "E3" and self.policy != "gaussian":
+            bad("estimator 'E3' works in the Gaussian's parameter space (§3.4.3); use 'E1' or 'E2' with a diffusion policy.")
+        if self.inpg_params is not None and self.inpg_params not in PARAM_SUBSETS:
+            bad(f"inpg_params '{self.inpg_params}' is unknown; expected one of {', '.join(PARAM_SUBSETS)}.")
         if self.weight_activation not in WEIGHT_ACTIVATIONS:
-            raise ConfigError(f"UNIVR weight_activation '{self.weight_activation}' is unknown; expected 'relu' or 'softplus'.")
+            bad(f"weight_activation '{self.weight_activation}' is unknown; expected 'relu' or 'softplus'.")
         for name in ("alpha", "sql_alpha", "eql_alpha"):
             value = getattr(self, name)
             if value is not None and not value > 0:
-                raise ConfigError(f"UNIVR {name} is {value}; it must be positive.")
+                bad(f"{name} is {value}; it must be positive.")
         for name in ("ref_lambda", "online_ref_lambda", "o2o_ref_lambda"):
             value = getattr(self, name)
             if value is not None and not 0.0 <= value <= 1.0:
-                raise ConfigError(f"UNIVR {name} is {value}; it must lie in [0, 1].")
+                bad(f"{name} is {value}; it must lie in [0, 1].")
         if not 0.0 <= self.w_min <= self.w_max <= 1.0:
-            raise ConfigError(f"UNIVR weight clip [{self.w_min}, {self.w_max}] must satisfy 0 ≤ w_min ≤ w_max ≤ 1.")
-        if self.reference_samples < 1:
-            raise ConfigError(f"UNIVR reference_samples is {self.reference_samples}; it must be at least 1.")
+            bad(f"weight clip [{self.w_min}, {self.w_max}] must satisfy 0 ≤ w_min ≤ w_max ≤ 1.")
+        for name in ("reference_samples", "diffusion_steps", "best_of_n"):
+            if getattr(self, name) < 1:
+                bad(f"{name} is {getattr(self, name)}; it must be at least 1.")
+        if not 0 <= self.pg_through_last_k_steps <= self.diffusion_steps:
+            bad(f"pg_through_last_k_steps is {self.pg_through_last_k_steps}; it must lie in [0, diffusion_steps].")
 
 
 PRESETS: dict[str, dict] = {
@@ -159,7 +182,7 @@ def weight_activation(name: str, x: jnp.ndarray) -> jnp.ndarray:
 
 @struct.dataclass
 class State:
-    actor: object  # TrainState of π_θ
+    actor: object  # TrainState of π_θ (Gaussian policy or score network)
     actor_ref: object  # π̄ parameters (same module as the actor)
     critic: object
     critic_target: object
@@ -172,12 +195,13 @@ class State:
 
 
 def resolve(config: Config, spec: AgentSpec) -> Config:
-    """The config in use: α, λ and (online from scratch) the online architecture / lr, recorded."""
+    """The config in use: α, λ, Θ_S and (online from scratch) the online architecture / lr, recorded."""
     from_scratch = spec.offline_steps == 0 and spec.online_steps > 0
     lam = config.ref_lambda
     if lam is None:
         lam = config.online_ref_lambda if from_scratch else config.o2o_ref_lambda
-    changes = {"alpha": resolve_alpha(config), "ref_lambda": float(lam)}
+    subset = config.inpg_params or ("last2" if config.estimator == "E2" else "all")
+    changes = {"alpha": resolve_alpha(config), "ref_lambda": float(lam), "inpg_params": subset}
     if from_scratch:
         changes.update(
             hidden_dims=tuple(config.online_hidden_dims),
@@ -192,12 +216,13 @@ def init(key: jax.Array, spec: AgentSpec, config: Config) -> State:
     k_actor, k_critic, k_value, k_weight, rng = jax.random.split(key, 5)
     obs, act = jnp.zeros((1, spec.obs_dim)), jnp.zeros((1, spec.action_dim))
     dims = tuple(config.hidden_dims)
-    actor_net = GaussianPolicy(spec.action_dim, dims, state_dependent_std=config.state_dependent_std)
+    pc = policy_class(config)
+    actor_net = pc.module(spec.action_dim, config)
     critic_net = critic_ensemble(2, dims)
     value_net = StateValue(dims, layer_norm=config.value_layer_norm)
     bias = 1.0 if config.weight_activation == "relu" else math.log(math.e - 1.0)  # u ≈ 1 at init
     weight_net = WeightNet(dims, bias_init=bias)
-    actor = make_state(actor_net, actor_net.init(k_actor, obs), config.lr)
+    actor = make_state(actor_net, actor_net.init(k_actor, *pc.init_args(obs, act)), config.lr)
     critic = make_state(critic_net, critic_net.init(k_critic, obs, act), config.lr)
     value = make_state(value_net, value_net.init(k_value, obs), config.lr)
     weight = make_state(weight_net, weight_net.init(k_weight, obs, act), config.lr)
@@ -232,11 +257,14 @@ def reference_actions(state: State, batch: Batch, key: jax.Array) -> jnp.ndarray
     """(K, B, A) actions from μ: dataset actions offline, clipped π̄ samples online (§3.2)."""
     c = state.config
     actions = batch["actions"]
-    mean, log_std = state.actor.apply_fn(state.actor_ref, batch["observations"])
-    noise = jax.random.normal(key, (c.reference_samples,) + mean.shape)
-    bound = 1.0 - c.dataset_action_clip
-    sampled = jnp.clip(mean + jnp.exp(log_std) * noise, -bound, bound)
-    return jnp.where(state.online, sampled, jnp.broadcast_to(actions, sampled.shape))
+    shape = (c.reference_samples,) + actions.shape
+
+    def from_pi_bar():
+        pc = policy_class(c)
+        return pc.reference_samples(state.actor.apply_fn, state.actor_ref, batch["observations"], key,
+                                    c.reference_samples, 1.0 - c.dataset_action_clip, c)
+
+    return jax.lax.cond(state.online, from_pi_bar, lambda: jnp.broadcast_to(actions, shape))
 
 
 def value_loss(params, state: State, obs: jnp.ndarray, ref: jnp.ndarray):
@@ -268,6 +296,55 @@ def _tree_norm(tree) -> jnp.ndarray:
     return jnp.sqrt(sum(jnp.sum(x**2) for x in jax.tree_util.tree_leaves(tree)))
 
 
+def subset_mask(params, config: Config):
+    """A tree of booleans over the actor's parameters: True on Θ_S (``config.inpg_params``)."""
+    subset = config.inpg_params or "all"
+    pc = policy_class(config)
+    flat = flatten_dict(params)
+    return unflatten_dict({k: subset == "all" or pc.in_subset(k, config, subset) for k in flat})
+
+
+def _split_subset(params, config: Config):
+    """(θ_S, closure θ_S ↦ full θ with the other parameters fixed)."""
+    flat = flatten_dict(params)
+    mask = flatten_dict(subset_mask(params, config))
+    sub = {k: v for k, v in flat.items() if mask[k]}
+    return sub, lambda s: unflatten_dict({**flat, **s})
+
+
+def e2_weights(actor, obs: jnp.ndarray, ref: jnp.ndarray, draw, q_fn, key: jax.Array, config: Config):
+    """E2 (§3.4.2): per-state projection t_i = ⟨p_i, g_i⟩_+ / (‖g_i‖² + ε) over Θ_S.
+
+    p_i = ∇_θ Q̂(s_i, h_θ(s_i, ξ_i)) and g_i = ∇_θ ℓ_i, per sample (``vmap(grad)``, restricted to
+    Θ_S = ``inpg_params``, default the last two layers, to bound memory). Returns, detached: t (B,),
+    p̄ = mean_i p_i (≈ G_PG on Θ_S), ⟨p_i, g_i⟩ (B,) and Q̂(s_i, ã_i) (B,).
+    """
+    pc = policy_class(config)
+    sub, full = _split_subset(actor.params, config)
+
+    def pg_one(s_params, s, k):
+        a = pc.rsample(actor.apply_fn, full(s_params), s[None], k, config)
+        return q_fn(s[None], a)[0]
+
+    def ll_one(s_params, s, a, d):
+        one = jax.tree_util.tree_map(lambda x: x[None], d)
+        return pc.log_lik(actor.apply_fn, full(s_params), s[None], a[None], one, config)[0]
+
+    keys = jax.random.split(key, obs.shape[0])
+    q, p = jax.vmap(jax.value_and_grad(pg_one), (None, 0, 0))(sub, obs, keys)  # per-sample trees, leading axis B
+    g = jax.vmap(jax.grad(ll_one), (None, 0, 0, 0))(sub, obs, ref, draw)
+    dot, g_sq = _per_sample_dot(p, g), _per_sample_dot(g, g)
+    t = jnp.maximum(dot, 0.0) / (g_sq + PROJECTION_EPS)
+    mean_p = jax.tree_util.tree_map(lambda x: x.mean(axis=0), p)
+    return jax.lax.stop_gradient((t, mean_p, dot, q))
+
+
+def _per_sample_dot(a, b) -> jnp.ndarray:
+    """⟨a_i, b_i⟩ (B,) for two trees of per-sample gradients with a leading axis B."""
+    leaves = zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b))
+    return sum(jnp.sum((x * y).reshape(x.shape[0], -1), axis=1) for x, y in leaves)
+
+
 def e3_weights(actor, obs: jnp.ndarray, ref: jnp.ndarray, q_fn, xi: jnp.ndarray) -> jnp.ndarray:
     """E3 (§3.4.3, diagnostic): matching in the space of the policy outputs (m(s), log σ(s)).
 
@@ -286,63 +363,75 @@ def e3_weights(actor, obs: jnp.ndarray, ref: jnp.ndarray, q_fn, xi: jnp.ndarray)
 
 
 def policy_step(actor, weight, obs: jnp.ndarray, ref: jnp.ndarray, q_fn, key: jax.Array, config: Config):
-    """InPG (E1, §3.4.1 steps 1–7): one weight-net step, then one weighted-BC actor step.
+    """InPG (§3.4.1 steps 1–7, or E2 / E3 for steps 1–5): one weight-net step, then one weighted-BC
+    actor step, for either policy class.
 
     ``q_fn(obs, actions) -> (B,)`` is the Q̂ of G_PG (the update passes min of the current critics);
     ``ref`` (B, A) are the reference actions a^μ. Returns ``(actor, weight, metrics)``.
     """
+    pc = policy_class(config)
     theta = actor.params
     batch_size = obs.shape[0]
-    xi = jax.random.normal(key, ref.shape)
+    draw = pc.draw(jax.random.fold_in(key, 1), batch_size, ref.shape[-1], config)  # one (t, ε) draw: steps 2, 4, 7
 
     def ll_fn(params):
-        mean, log_std = actor.apply_fn(params, obs)
-        return normal_log_prob(ref, mean, log_std)  # (B,)
+        return pc.log_lik(actor.apply_fn, params, obs, ref, draw, config)  # (B,)
 
     def pg_objective(params):
-        mean, log_std = actor.apply_fn(params, obs)
-        a = mean + jnp.exp(log_std) * xi
-        a = a + jax.lax.stop_gradient(jnp.clip(a, -1.0, 1.0) - a)  # straight-through clip (§3.5)
-        return q_fn(obs, a).mean()
+        q = q_fn(obs, pc.rsample(actor.apply_fn, params, obs, key, config))
+        return q.mean(), q
 
     def u_fn(phi):
         return weight_activation(config.weight_activation, weight.apply_fn(phi, obs, ref))
 
-    g_pg = jax.grad(pg_objective)(theta)  # step 1
-    if config.estimator == "E3":
-        u = e3_weights(actor, obs, ref, q_fn, xi)
-    else:
+    ll, ll_vjp = jax.vjp(ll_fn, theta)  # ℓ(θ) and its pull-back, shared by G_BC and the actor step
+    if config.estimator == "E2":  # steps 1–5 replaced by the per-state projection (§3.4.2)
+        t, g_pg, c, q_pi = e2_weights(actor, obs, ref, draw, q_fn, key, config)
         u = u_fn(weight.params)
-    _, ll_vjp = jax.vjp(ll_fn, theta)
-    g_bc = ll_vjp(jax.lax.stop_gradient(u) / batch_size)[0]  # step 2: ∇ mean sg(u) ℓ
-    r = jax.lax.stop_gradient(jax.tree_util.tree_map(jnp.subtract, g_pg, g_bc))  # step 3
-    c = jax.lax.stop_gradient(jvp_alignments(ll_fn, theta, r))  # step 4
+        g_bc = ll_vjp(jax.lax.stop_gradient(u) / batch_size)[0]
+        r = jax.tree_util.tree_map(jnp.subtract, g_pg, _split_subset(g_bc, config)[0])
+        target = t / (jnp.mean(t) + PROJECTION_EPS)  # [I] scale-free target: only the spacing matters (§3.10.3)
 
-    def w_loss(phi):  # step 5
-        u_ = u_fn(phi)
-        loss = -(2.0 / batch_size) * jnp.sum(c * u_) + config.ridge * jnp.mean(u_**2)
-        return loss, {"weight_loss": loss}
+        def w_loss(phi):
+            loss = jnp.mean((u_fn(phi) - target) ** 2)
+            return loss, {"weight_loss": loss}
+    else:
+        g_pg, q_pi = jax.grad(pg_objective, has_aux=True)(theta)  # step 1
+        if config.estimator == "E3":
+            u = e3_weights(actor, obs, ref, q_fn, jax.random.normal(key, ref.shape))
+        else:
+            u = u_fn(weight.params)
+        g_bc = ll_vjp(jax.lax.stop_gradient(u) / batch_size)[0]  # step 2: ∇ mean sg(u) ℓ
+        r = jax.tree_util.tree_map(jnp.subtract, g_pg, g_bc)  # step 3
+        if config.inpg_params not in (None, "all"):  # r restricted to Θ_S (zero elsewhere)
+            r = jax.tree_util.tree_map(lambda m, x: x if m else jnp.zeros_like(x), subset_mask(theta, config), r)
+        r = jax.lax.stop_gradient(r)
+        c = jax.lax.stop_gradient(jvp_alignments(ll_fn, theta, r))  # step 4
 
-    if config.estimator == "E3":  # closed-form u, the weight net is not trained
-        u_new, w_info = u, {"weight_loss": jnp.zeros(())}
+        def w_loss(phi):  # step 5
+            u_ = u_fn(phi)
+            loss = -(2.0 / batch_size) * jnp.sum(c * u_) + config.ridge * jnp.mean(u_**2)
+            return loss, {"weight_loss": loss}
+
+    if config.estimator == "E3" or (config.estimator == "E2" and not config.e2_regress):
+        u_new, w_info = (t if config.estimator == "E2" else u), {"weight_loss": jnp.zeros(())}  # weight net unused
     else:
         weight, w_info = apply_grad(weight, w_loss)
         u_new = u_fn(weight.params)
     w_hat = normalise_weights(u_new, config)  # step 6
 
-    def actor_loss(params):  # step 7
-        ll = ll_fn(params)
-        loss = -(w_hat * ll).mean()
-        return loss, {"actor_loss": loss, "log_prob_mean": ll.mean()}
-
-    actor, a_info = apply_grad(actor, actor_loss)
+    # step 7: L_π = −mean ŵ ℓ(θ); its gradient is the pull-back of −ŵ/B (same θ and draw as G_BC)
+    actor = actor.apply_gradients(grads=ll_vjp(-w_hat / batch_size)[0])
+    bc_metric = {"log_prob_mean": ll.mean()} if config.policy == "gaussian" else {"denoise_loss": -ll.mean()}
     # §3.10.4 (Thm 1): π_InPG/μ = ŵ/Z, Z = E_μ[ŵ]; plug-in D_f = mean f(ŵ/Z), and since ŵ/Z lies in
     # [w_min/Z, w_max/Z] and f is convex, D_f ≤ max(f(w_min/Z), f(w_max/Z)) (the clip's trust region).
     z = w_hat.mean()
     f = lambda x: f_divergence(config.divergence, x)  # noqa: E731
     metrics = {
         **w_info,
-        **a_info,
+        "actor_loss": -(w_hat * ll).mean(),
+        **bc_metric,
+        "q_pi_mean": q_pi.mean(),
         "weight_mean": z,
         "weight_std": w_hat.std(),
         "weight_min": w_hat.min(),
@@ -384,7 +473,12 @@ def update(state: State, batch: Batch) -> tuple[State, dict]:
 
 
 def act(state: State, obs: jnp.ndarray, key: jax.Array, deterministic: bool) -> jnp.ndarray:
-    mean, log_std = state.actor.apply_fn(state.actor.params, obs)
-    if deterministic:
-        return mean  # tanh-squashed mean
-    return jnp.clip(gaussian_sample(key, mean, log_std), -1.0, 1.0)
+    """Gaussian: tanh-mean (deterministic) or a clipped sample; diffusion: one sampler draw (§3.6),
+    or with ``best_of_n`` > 1 the best of N draws under min_k Q_k (current critics)."""
+    c = state.config
+    pc = policy_class(c)
+    sample = lambda o, k: pc.act(state.actor.apply_fn, state.actor.params, o, k, deterministic, c)  # noqa: E731
+    if c.best_of_n > 1:
+        q_fn = lambda o, a: state.critic.apply_fn(state.critic.params, o, a).min(axis=0)  # noqa: E731
+        return ddpm.best_of_n(sample, q_fn, obs, key, c.best_of_n)
+    return sample(obs, key)

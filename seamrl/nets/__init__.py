@@ -1,5 +1,7 @@
 """Networks shared by all algorithms."""
 
+from seamrl.nets import diffusion
+from seamrl.nets.diffusion import ScoreNet
 from seamrl.nets.mlp import MLP, Ensemble, StateActionValue, StateValue, critic_ensemble
 from seamrl.nets.policies import (
     DeterministicPolicy,
@@ -16,8 +18,10 @@ __all__ = [
     "StateActionValue",
     "StateValue",
     "critic_ensemble",
+    "diffusion",
     "DeterministicPolicy",
     "GaussianPolicy",
+    "ScoreNet",
     "TanhGaussianPolicy",
     "gaussian_sample",
     "normal_log_prob",

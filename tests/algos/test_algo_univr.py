@@ -70,7 +70,8 @@ def test_config_defaults_follow_tables_2_to_5():
 
 @pytest.mark.parametrize(
     "field, value",
-    [("policy", "diffusion"), ("estimator", "E2"), ("estimator", "e1"), ("divergence", "tv"), ("weight_activation", "tanh"),
+    [("policy", "flow"), ("estimator", "E4"), ("estimator", "e1"), ("inpg_params", "first"),
+     ("pg_through_last_k_steps", 11), ("best_of_n", 0), ("diffusion_steps", 0), ("divergence", "tv"), ("weight_activation", "tanh"),
      ("alpha", -1.0), ("ref_lambda", 1.5), ("w_min", 0.95), ("reference_samples", 0)],
 )
 def test_config_rejects_bad_values(field, value):
@@ -354,3 +355,78 @@ def test_act_deterministic_is_tanh_mean_and_stochastic_is_clipped(base):
     np.testing.assert_array_equal(univr.act(st, obs, jax.random.PRNGKey(0), True), mean)
     a = univr.act(st, obs, jax.random.PRNGKey(0), False)
     assert float(jnp.abs(a).max()) <= 1.0 and float(jnp.abs(a - mean).max()) > 1e-3
+
+
+# ---------------------------------------------------------------------------------------
+# E2 (§3.4.2): per-state projection t_i = ⟨p_i, g_i⟩_+ / (‖g_i‖² + ε) on Θ_S.
+
+
+def test_e2_weights_equal_bruteforce_per_sample_projection(base):
+    cfg = univr.resolve(dataclasses.replace(base.config, estimator="E2", inpg_params=None), AgentSpec(OBS, ACT, offline_steps=100))
+    assert cfg.inpg_params == "last2"
+    obs = jax.random.normal(jax.random.PRNGKey(0), (8, OBS))
+    ref = jax.random.uniform(jax.random.PRNGKey(1), (8, ACT), minval=-0.9, maxval=0.9)
+    q_fn = lambda s, a: jnp.sin(3.0 * a).sum(-1) + s.sum(-1) * a[:, 0]  # noqa: E731  a non-linear Q̂
+    key = jax.random.PRNGKey(2)
+    draw = jnp.zeros((8, 0))
+    t, mean_p, dot, q = jax.jit(univr.e2_weights, static_argnums=(4, 6))(base.actor, obs, ref, draw, q_fn, key, cfg)
+
+    mask = univr.subset_mask(base.actor.params, cfg)
+    chosen = sorted("/".join(k) for k, m in flatten_dict(mask).items() if m)
+    assert chosen == ["params/Dense_0/bias", "params/Dense_0/kernel", "params/MLP_0/Dense_1/bias", "params/MLP_0/Dense_1/kernel",
+                      "params/log_std"]  # mean head, log-std and the last hidden layer
+
+    def q_one(p, s, k):  # Q̂(s, clip_st(m(s) + σ ξ)) for one state, ξ from its own key
+        mean, log_std = base.actor.apply_fn(p, s[None])
+        a = mean + jnp.exp(log_std) * jax.random.normal(k, mean.shape)
+        a = a + jax.lax.stop_gradient(jnp.clip(a, -1.0, 1.0) - a)
+        return q_fn(s[None], a)[0]
+
+    def ll_one(p, s, a):
+        mean, log_std = base.actor.apply_fn(p, s[None])
+        return normal_log_prob(a[None], mean, log_std)[0]
+
+    grad_q, grad_ll = jax.jit(jax.grad(q_one)), jax.jit(jax.grad(ll_one))
+    flat_mask = flatten_dict(mask)
+    for i, k in enumerate(jax.random.split(key, 8)):
+        p_i, g_i = flatten_dict(grad_q(base.actor.params, obs[i], k)), flatten_dict(grad_ll(base.actor.params, obs[i], ref[i]))
+        d = sum(float(jnp.vdot(p_i[n], g_i[n])) for n in flat_mask if flat_mask[n])
+        gg = sum(float(jnp.vdot(g_i[n], g_i[n])) for n in flat_mask if flat_mask[n])
+        np.testing.assert_allclose(dot[i], d, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(t[i], max(d, 0.0) / (gg + 1e-8), rtol=1e-4, atol=1e-7)
+    assert float((t > 0).mean()) > 0.1 and float((t == 0).mean()) > 0.1  # both signs occur: a real check
+
+
+def test_e2_sign_test_positive_alignment_gets_larger_projection(base):
+    """§3.4.4 test 2 for E2: Q̂ = ⟨q, a⟩; t_i > 0 mostly where ⟨q, a^μ_i − m(s_i)⟩ > 0."""
+    cfg = dataclasses.replace(base.config, estimator="E2", inpg_params="last")
+    q = jnp.array([1.0, -0.5])
+    obs = jax.random.normal(jax.random.PRNGKey(0), (512, OBS))
+    mean, _ = base.actor.apply_fn(base.actor.params, obs)
+    ref = jnp.clip(mean + 0.5 * jax.random.normal(jax.random.PRNGKey(1), mean.shape), -0.999, 0.999)
+    e2 = jax.jit(univr.e2_weights, static_argnums=(4, 6))
+    t = e2(base.actor, obs, ref, jnp.zeros((512, 0)), lambda s, a: a @ q, jax.random.PRNGKey(2), cfg)[0]
+    side = (ref - mean) @ q
+    assert float(t[side > 0].mean()) > 2.0 * float(t[side < 0].mean())
+    assert float((t[side > 0] > 0).mean()) > float((t[side < 0] > 0).mean()) + 0.3
+
+
+def test_e2_update_and_bandit():
+    cfg = univr.Config(hidden_dims=(32, 32), lr=1e-3, estimator="E2")
+    inpg, metrics = _bandit_run(cfg, 500)
+    assert inpg.min() > 0.2 and inpg.max() < 0.8, inpg  # toward a* = 0.8, inside the support (cf. E1 above)
+    assert float(metrics["weight_std"][-100:].mean()) > 0.05 and np.isfinite(np.asarray(metrics["weight_loss"])).all()
+    st = _state(estimator="E2")
+    new, m = jax.jit(univr.update)(st, _batch(0))
+    assert {"weight_mean", "df_estimate", "q_mean", "v_mean", "log_prob_mean", "q_pi_mean"} <= set(m)
+    assert all(np.isfinite(float(v)) for v in m.values())
+
+
+def test_best_of_n_acting_picks_highest_min_q(base):
+    obs = jax.random.normal(jax.random.PRNGKey(3), (64, OBS))
+    act = jax.jit(univr.act, static_argnums=3)
+    q = lambda a: base.critic.apply_fn(base.critic.params, obs, a).min(axis=0)  # noqa: E731
+    best = act(base.replace(config=dataclasses.replace(base.config, best_of_n=16)), obs, jax.random.PRNGKey(0), False)
+    candidates = jax.vmap(lambda k: act(base, obs, k, False))(jax.random.split(jax.random.PRNGKey(0), 16))
+    np.testing.assert_allclose(q(best), jax.vmap(q)(candidates).max(axis=0), rtol=1e-5)
+    assert float(q(best).mean()) > float(q(candidates[0]).mean())
