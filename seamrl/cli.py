@@ -5,6 +5,7 @@
     seamrl eval RUN_DIR [--episodes N]
     seamrl export RUN_DIR --out policy.npz
     seamrl plot RUN_DIR [RUN_DIR ...] [--out PNG]
+    seamrl plot beta RUN_DIR [--out PNG]          (SSAR runs: beta(s) against episode returns)
     seamrl plot actions RUN_DIR [RUN_DIR ...] [--out PNG]   (policy actions over dataset actions, one panel per run)
     seamrl table RUN_DIR [RUN_DIR ...]
     seamrl algos
@@ -84,6 +85,13 @@ def cmd_export(args) -> int:
 
 
 def cmd_plot(args) -> int:
+    if args.run_dirs[0] == "beta" and not Path("beta").is_dir():  # seamrl plot beta RUN_DIR: SSAR's β(s)
+        if len(args.run_dirs) != 2:
+            raise SeamrlError("`seamrl plot beta` takes exactly one RUN_DIR (a cql_sa or td3bc_sa run).")
+        from seamrl.report.beta import plot_beta
+
+        print(plot_beta(args.run_dirs[1], args.out))
+        return 0
     if args.run_dirs[0] == "actions" and not Path("actions").is_dir():  # seamrl plot actions RUN_DIR ...: Figure 3
         if len(args.run_dirs) < 2:
             raise SeamrlError("`seamrl plot actions` takes one or more RUN_DIRs (runs trained on a dataset).")
@@ -212,7 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", default="latest", help="checkpoint name in RUN_DIR/checkpoints (default latest)")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("plot", help="learning curves of one or more runs (PNG); `plot actions RUN_DIR ...`: policy actions over dataset actions")
+    p = sub.add_parser("plot", help="learning curves of one or more runs (PNG); `plot beta RUN_DIR`: SSAR's beta(s); "
+                       "`plot actions RUN_DIR ...`: policy actions over dataset actions")
     p.add_argument("run_dirs", nargs="+")
     p.add_argument("--out", help="PNG path (default: curves.png in the first run directory)")
     p.set_defaults(func=cmd_plot)

@@ -30,6 +30,7 @@ class Config(AgentConfig):
     actor_lr: float = 3e-4
     critic_lr: float = 3e-4
     hidden_dims: tuple[int, ...] = (256, 256)
+    critic_layer_norm: bool = False  # SSAR's TD3+BC(SA) turns it on (§5.7)
     tau: float = 0.005
     policy_noise: float = 0.2  # target smoothing noise σ
     noise_clip: float = 0.5
@@ -56,7 +57,7 @@ def init(key: jax.Array, spec: AgentSpec, config: Config) -> State:
     k_actor, k_critic, rng = jax.random.split(key, 3)
     obs, act = jnp.zeros((1, spec.obs_dim)), jnp.zeros((1, spec.action_dim))
     actor_net = DeterministicPolicy(spec.action_dim, config.hidden_dims)
-    critic_net = critic_ensemble(2, config.hidden_dims)
+    critic_net = critic_ensemble(2, config.hidden_dims, config.critic_layer_norm)
     actor = make_state(actor_net, actor_net.init(k_actor, obs), config.actor_lr)
     critic = make_state(critic_net, critic_net.init(k_critic, obs, act), config.critic_lr)
     return State(actor, critic, actor.params, critic.params, rng, jnp.zeros((), jnp.int32), config)

@@ -40,9 +40,10 @@ def td3bc_actor_loss(params, state: td3.State, batch: Batch):
     action = state.actor.apply_fn(params, batch["observations"])
     q1 = state.critic.apply_fn(state.critic.params, batch["observations"], action)[0]
     lmbda = jax.lax.stop_gradient(state.config.alpha / jnp.abs(q1).mean())
-    bc = ((action - batch["actions"]) ** 2).mean()
-    loss = -lmbda * q1.mean() + bc
-    return loss, {"actor_loss": loss, "bc_mse": bc, "lambda": lmbda}
+    sq = ((action - batch["actions"]) ** 2).mean(axis=-1)
+    # per-sample BC weights: 1, or SSAR's β̃(s) given in batch["reg_weight"] (§5.7)
+    loss = -lmbda * q1.mean() + (batch.get("reg_weight", 1.0) * sq).mean()
+    return loss, {"actor_loss": loss, "bc_mse": sq.mean(), "lambda": lmbda}
 
 
 update = td3.make_update(td3bc_actor_loss)
