@@ -8,7 +8,9 @@ makes ``env_steps / n`` vector steps with, cumulatively:
   moves observations to the device and actions back);
 * ``replay``: + the trainer's write of the step into the device replay (``buffer.add``);
 * ``update``: + ``n · utd`` gradient updates per vector step through ``Trainer._updates``: the
-  trainer's online loop without evaluation, checkpoints and logging.
+  trainer's online loop without evaluation, checkpoints and logging;
+* ``update-only``: the same ``Trainer._updates(n · utd)`` calls without any env (is the loop
+  bound by its updates or by everything else?).
 
 The reference is the raw single-env step rate of the same task (``gymnasium.make``, random
 actions, reset at episode end). Evaluation runs :class:`seamrl.envs.Evaluator` on the policy's
@@ -30,7 +32,7 @@ from seamrl import envs
 from seamrl.config import RunConfig
 from seamrl.data import buffer
 
-VARIANTS = ("vec", "policy", "replay", "update")
+VARIANTS = ("vec", "policy", "replay", "update", "update-only")
 
 
 def raw_env(task: str, seed: int = 0) -> gym.Env:
@@ -86,6 +88,10 @@ def vector_timer(trainer, n: int, variant: str, env_steps: int, seed: int = 0):
         obs, t = state["obs"], state["t"]
         start = time.perf_counter()
         for _ in range(steps):
+            if level == 4:
+                trainer._updates(n * utd, phase)
+                t += n
+                continue
             if level == 0:
                 action = rng.uniform(-1.0, 1.0, (n, action_dim)).astype(np.float32)
             else:

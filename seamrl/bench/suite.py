@@ -52,7 +52,7 @@ class Options:
     task: str = "Hopper-v5"
     collect_algo: str = "sac"
     num_envs: tuple[int, ...] = (1, 2, 4, 8)
-    variants: tuple[str, ...] = ("vec", "policy", "replay", "update")
+    variants: tuple[str, ...] = ("vec", "policy", "replay", "update", "update-only")
     env_steps: int = 2000  # env steps per collection measurement
     update_env_steps: int = 500  # env steps per measurement of the loop with updates (slower)
     eval_episodes: int = 10
@@ -183,10 +183,11 @@ def setup_d3rlpy(options: Options, names: list[str], configs: dict, result: dict
     return worker
 
 
-def run_demo_part(tmp: Path) -> dict:
-    """``seamrl demo`` in a subprocess: wall clock, peak RSS (``wait4``), the run's phase rates."""
+def run_demo_part(tmp: Path, program: list[str] | None = None) -> dict:
+    """``seamrl demo`` in a subprocess: wall clock, CPU time and peak RSS (``wait4``), the run's
+    phase rates (``program``: another command taking ``--out DIR --quiet``, for tests)."""
     out = tmp / "demo"
-    command = [sys.executable, "-m", "seamrl.cli", "demo", "--out", str(out), "--quiet"]
+    command = [*(program or [sys.executable, "-m", "seamrl.cli", "demo"]), "--out", str(out), "--quiet"]
     load = os.getloadavg()
     start = time.perf_counter()
     with tempfile.TemporaryFile(mode="w+") as err:
@@ -280,7 +281,7 @@ def run_bench(options: Options, log: Callable[[str], None] = print) -> dict:
                 timers["collect/raw"] = collection.raw_timer(options.task, options.env_steps)
                 for n in options.num_envs:
                     for variant in options.variants:
-                        steps = options.update_env_steps if variant == "update" else options.env_steps
+                        steps = options.update_env_steps if variant.startswith("update") else options.env_steps
                         timers[f"collect/{variant}/{n}"] = collection.vector_timer(trainer, n, variant, steps)
             if "eval" in options.parts:
                 timers["eval"] = collection.eval_timer(trainer, options.eval_episodes)
@@ -308,8 +309,13 @@ def _rate(result: dict, key: str, unit: str = "steps") -> float | None:
     return None if m is None else m["per_s"][unit]
 
 
-def _fmt(x: float | None, digits: int = 0) -> str:
-    return "—" if x is None else f"{x:,.{digits}f}"
+def _fmt(x: float | None, digits: int | None = None) -> str:
+    """Thousands separators; decimals only where the number is small (or ``digits`` given)."""
+    if x is None:
+        return "—"
+    if digits is None:
+        digits = 0 if abs(x) >= 100 else 1 if abs(x) >= 10 else 2
+    return f"{x:,.{digits}f}"
 
 
 def _ratio(a: float | None, b: float | None) -> str:
@@ -381,14 +387,15 @@ def markdown(result: dict) -> str:
             "",
             f"Raw single env (`gymnasium.make`, random actions): {_fmt(raw)} steps/s.",
             "",
-            "| envs | vector env | + jitted policy | + replay write | + updates (online loop) | policy loop / raw |",
-            "|---|---|---|---|---|---|",
+            "| envs | vector env | + jitted policy | + replay write | + updates (online loop) | updates alone | policy loop / raw |",
+            "|---|---|---|---|---|---|---|",
         ]
         for n in opts["num_envs"]:
-            rates = [_rate(result, f"collect/{variant}/{n}", "env_steps") for variant in ("vec", "policy", "replay", "update")]
+            rates = [_rate(result, f"collect/{variant}/{n}", "env_steps") for variant in ("vec", "policy", "replay", "update", "update-only")]
             lines.append(f"| {n} | " + " | ".join(_fmt(r) for r in rates) + f" | {_ratio(rates[1], raw)} |")
-        lines += ["", "Each column adds one part of the trainer's online loop (seamrl/bench/collection.py); "
-                  "the last column is the loop with `n · utd` gradient updates per vector step."]
+        lines += ["", "Columns 2–5 each add one part of the trainer's online loop (seamrl/bench/collection.py): "
+                  "the fifth is the loop with `n · utd` gradient updates per vector step; \"updates alone\" makes the same "
+                  "`Trainer._updates` calls without envs (env steps/s it would allow)."]
     if "eval" in m:
         e = m["eval"]
         length = e["per_s"]["env_steps"] / e["per_s"]["episodes"]

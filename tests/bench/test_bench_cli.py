@@ -1,6 +1,7 @@
 """`seamrl bench`: options, interleaving, the JSON + Markdown it writes (no timing assertions)."""
 
 import json
+import sys
 
 import pytest
 
@@ -68,14 +69,25 @@ def test_markdown_of_every_part():
         "measurements": {
             "seamrl/iql": rate(400), "d3rlpy-update/iql": rate(100), "d3rlpy-fit/iql": rate(80), "pure-fixed/iql": rate(500),
             "pure-sampled/iql": rate(450), "collect/raw": {"per_s": {"env_steps": 10000.0}},
-            **{f"collect/{v}/{n}": {"per_s": {"env_steps": 1000.0 * n}} for v in ("vec", "policy", "replay", "update") for n in (1, 2, 4, 8)},
+            **{f"collect/{v}/{n}": {"per_s": {"env_steps": 1000.0 * n}} for v in collection.VARIANTS for n in (1, 2, 4, 8)},
             "eval": {"per_s": {"episodes": 2.0, "env_steps": 500.0}},
         },
         "demo": {"wall_s": 300.0, "user_s": 400.0, "system_s": 5.0, "maxrss_mib": 900.0, "returncode": 0,
                  "phases": [{"kind": "offline", "grad_steps_per_s": 450.0}, {"kind": "online", "env_steps_per_s": 200.0}]},
     }
     table = suite.markdown(result)
-    assert "| iql | 2×256 | 400 | 100 | 80 | 5.00 | 500 | 450 | 0.80 |" in table
-    assert "| 8 | 8,000 | 8,000 | 8,000 | 8,000 | 0.80 |" in table
+    assert "| iql | 2×256 | 400 | 100 | 80.0 | 5.00 | 500 | 450 | 0.80 |" in table
+    assert "| 8 | 8,000 | 8,000 | 8,000 | 8,000 | 8,000 | 0.80 |" in table
     assert "| 2.00 | 500 | 250 |" in table and "| 300 | 405 | 900 | 450 | 200 | 0 |" in table
     assert "ppo: ConfigError" in table and "cql: TypeError" in table
+
+
+def test_demo_part_reports_the_child_process_wall_clock_memory_and_rates(tmp_path):
+    fake_demo = (
+        "import json, sys, pathlib; out = pathlib.Path(sys.argv[sys.argv.index('--out') + 1]); out.mkdir(parents=True);"
+        "block = bytearray(64 * 2**20);"  # touch 64 MiB so the peak RSS is visible
+        "(out / 'summary.json').write_text(json.dumps({'phases': [{'kind': 'offline', 'steps': 10, 'grad_steps_per_s': 5.0}]}))"
+    )
+    demo = suite.run_demo_part(tmp_path, [sys.executable, "-c", fake_demo])
+    assert demo["returncode"] == 0 and demo["wall_s"] > 0 and demo["maxrss_mib"] >= 64
+    assert demo["phases"] == [{"kind": "offline", "steps": 10, "final": None, "grad_steps_per_s": 5.0, "env_steps_per_s": None}]
