@@ -216,20 +216,26 @@ def as_flat_env(env: gym.Env, task: str = "env") -> gym.Env:
     return env
 
 
-def make(task: str, seed: int | None = None, **kwargs: Any) -> gym.Env:
+def make(task: str, seed: int | None = None, *, friction: float = 1.0, mass_scale: float = 1.0, **kwargs: Any) -> gym.Env:
     """Create the environment of ``task`` (registered task name or Gymnasium id).
 
     ``kwargs`` go to ``gymnasium.make`` after the task's own ``env_kwargs`` (so they override
     them); ``max_episode_steps`` overrides the task's time limit. With a ``seed`` the env is
     reset once with it and its action space is seeded, so later ``reset()`` calls without a
-    seed continue one reproducible random stream.
+    seed continue one reproducible random stream. ``friction`` / ``mass_scale`` other than 1
+    change a MuJoCo model's physics (:class:`seamrl.envs.physics.ScaledPhysics`).
     """
     if not isinstance(task, str) or not task:
         raise EnvError(f"Task {task!r} is invalid; expected a Gymnasium id or a registered task name.")
     info = task_info(task)
     env_kwargs = {**info.env_kwargs, **kwargs}
     max_steps = env_kwargs.pop("max_episode_steps", info.max_episode_steps)
-    env = as_flat_env(_make_raw(task, info.env_id, max_steps, env_kwargs), task)
+    env = _make_raw(task, info.env_id, max_steps, env_kwargs)
+    if friction != 1.0 or mass_scale != 1.0:
+        from seamrl.envs.physics import ScaledPhysics
+
+        env = ScaledPhysics(env, friction, mass_scale, task)
+    env = as_flat_env(env, task)
     family = family_of(info.env_id)
     quiet = family is not None and family.quiet
     if seed is not None or quiet:  # pybullet connects (and prints) on its first reset
