@@ -30,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -57,7 +57,6 @@ class Options:
     update_env_steps: int = 500  # env steps per measurement of the loop with updates (slower)
     eval_episodes: int = 10
     out: str | None = None  # JSON path; default benchmarks/throughput-<backend>.json
-    extra: dict = field(default_factory=dict)
 
     def flags(self) -> dict[str, str | None]:
         """Command-line flag → value (as typed) of every option."""
@@ -104,6 +103,7 @@ def machine_info() -> dict:
         "jax_backend": jax.default_backend(),
         "devices": [str(d) for d in jax.devices()],
         "hostname": platform.node(),
+        "env": {k: os.environ.get(k) for k in ("XLA_FLAGS", "JAX_PLATFORMS", "OMP_NUM_THREADS", "OMP_WAIT_POLICY")},
     }
 
 
