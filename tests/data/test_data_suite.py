@@ -21,6 +21,14 @@ def test_suite_lists_26_datasets_and_registers_them_as_tasks():
     assert envs.task_info("pointmaze-large-dense-v0").env_id == envs.task_info("maze2d-large-dense-v1").env_id
 
 
+def test_suite_names_use_the_suite_reference_scores():
+    # the suite's `<env>-<kind>-v0` names shadow D4RL's v0 names; D4RL's scores stay on -v2 (docs/datasets.md)
+    measured = suite.reference_scores()
+    for env, ref in measured.items():
+        assert envs.reference_scores(f"{env}-medium-v0") == (ref["random"], ref["expert"])
+    assert envs.reference_scores("hopper-medium-v2") == (-20.272305, 3234.3)
+
+
 def test_dense_pointmaze_is_the_same_trajectories_with_dense_rewards():
     sparse = suite.build_dataset("pointmaze-umaze-v0", size=2000)
     dense = suite.build_dataset("pointmaze-umaze-dense-v0", size=2000)

@@ -18,7 +18,7 @@ def test_hopper_hand_numbers():
 TABLE = {
     "halfcheetah-medium-v2": (-280.178953, 12135.0),
     "halfcheetah-full-replay-v1": (-280.178953, 12135.0),
-    "hopper-random-v0": (-20.272305, 3234.3),
+    "hopper-random-v2": (-20.272305, 3234.3),  # D4RL's *-v0 locomotion names belong to the seamrl suite
     "walker2d-medium-replay-v2": (1.629008, 4592.3),
     "ant-medium-expert-v2": (-325.6, 3879.7),
     "antmaze-umaze-v2": (0.0, 1.0),
