@@ -2,7 +2,7 @@
 # Train the SAC runs the seamrl suite's behaviour policies come from (issue #3), then choose and export them.
 # Resumable: re-running skips finished runs and resumes killed ones from their last checkpoint.
 # Budgets as used for the shipped policies (2 CPU cores, run concurrently):
-#   long runs (expert):        Hopper 350k, HalfCheetah 350k, Walker2d 200k, Ant 200k env steps, seed 0
+#   long runs (expert):        Hopper 350k, HalfCheetah 350k, Walker2d 200k, Ant 400k env steps, seed 0
 #   dense runs (medium, replay): Hopper 80k and HalfCheetah 40k, seed 1, a policy snapshot every 2.5k steps;
 #                                Walker2d and Ant use their long run's 5k-step snapshots.
 # SAC defaults (algorithms.md §7.3) except update_every=20 (20 env steps, then 20 updates: UTD 1, fewer host calls).
@@ -17,7 +17,7 @@ run() {  # name task seed steps snapshot_every
 ( run sac-Hopper-v5-s0 Hopper-v5 0 350000 25000; run sac-Hopper-v5-s1 Hopper-v5 1 80000 2500
   run sac-Walker2d-v5-s0 Walker2d-v5 0 200000 5000 ) &
 ( run sac-HalfCheetah-v5-s0 HalfCheetah-v5 0 350000 25000; run sac-HalfCheetah-v5-s1 HalfCheetah-v5 1 40000 2500
-  run sac-Ant-v5-s0 Ant-v5 0 200000 5000 ) &
+  run sac-Ant-v5-s0 Ant-v5 0 400000 5000 ) &
 wait
 python scripts/make_suite_policies.py hopper runs/behaviour/sac-Hopper-v5-s0 runs/behaviour/sac-Hopper-v5-s1
 python scripts/make_suite_policies.py halfcheetah runs/behaviour/sac-HalfCheetah-v5-s0 runs/behaviour/sac-HalfCheetah-v5-s1
