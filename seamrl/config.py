@@ -43,6 +43,12 @@ class RunConfig:
     warmup_steps: int = 0  # offline→online: env steps with the pretrained policy before updates resume (SSAR: 5000)
     checkpoint_every: int = 50_000  # steps of the current phase between resumable checkpoints
     save_policy_every: int = 0  # also keep a small policy snapshot every N steps (0: off)
+    # online-offline-online (Uni-O4 §5.2): the phases from env_change_phase on run in a changed MuJoCo env,
+    # and the offline phase learns from log_steps env steps logged there with the stage-1 policy
+    env_friction: float = 1.0  # friction coefficients × factor (seamrl/envs/physics.py)
+    env_mass_scale: float = 1.0  # body masses and inertias × factor
+    env_change_phase: int = 1  # index of the first phase in the changed env
+    log_steps: int = 100_000  # 0: the offline phase after an online one uses the task's / --dataset data
     tensorboard: bool = False  # also write TensorBoard event files to RUN_DIR/tensorboard (needs tensorboardX)
     out: str | None = None
     agent: dict[str, Any] = field(default_factory=dict)  # overrides of the algorithm's Config
@@ -133,6 +139,10 @@ def validate(run: RunConfig) -> None:
     for name in ("offline_steps", "online_steps", "eval_every", "eval_episodes", "updates_per_call", "update_every", "num_envs"):
         if getattr(run, name) < (0 if name.endswith("steps") else 1):
             raise ConfigError(f"Option '{name}' is {getattr(run, name)}; it must be a positive integer.")
+    if run.log_steps < 0 or run.env_change_phase < 0:
+        raise ConfigError("log_steps and env_change_phase must be non-negative integers.")
+    if not (run.env_friction > 0 and run.env_mass_scale > 0):
+        raise ConfigError(f"env_friction={run.env_friction} and env_mass_scale={run.env_mass_scale} must be positive factors.")
     if run.offline_ratio is not None and not 0.0 <= run.offline_ratio <= 1.0:
         raise ConfigError(f"offline_ratio is {run.offline_ratio}; it must lie in [0, 1].")
 

@@ -21,6 +21,8 @@ ALGORITHMS: dict[str, str] = {
     "ppo": "PPO, online from scratch, rollout-based (§7.4, §4.8)",
     "ivr": "IVR: SQL (chi2) / EQL (kl) implicit value regularization (§2)",
     "univr": "UNIVR: implicit value regularization + in-sample policy gradient, Gaussian or diffusion policy (§3)",
+    "bppo": "BPPO: behaviour cloning, SARSA Q / MC V, offline clipped-ratio improvement with a Q-gated behaviour replacement (§7.12)",
+    "unio4": "Uni-O4: IQL critics, ensemble BC, AM-Q-gated offline multi-step PPO, online PPO fine-tuning (§4)",
 }
 
 

@@ -16,14 +16,16 @@ Policy = Callable[[np.ndarray], np.ndarray]  # (n, obs_dim) → (n, act_dim) in 
 
 
 def collect(
-    policy: Policy, task: str, transitions: int, seed: int = 0, num_envs: int = 1, name: str = "", progress: bool = False
+    policy: Policy, task: str, transitions: int, seed: int = 0, num_envs: int = 1, name: str = "", progress: bool = False,
+    env_kwargs: dict | None = None,
 ) -> Dataset:
-    """``transitions`` rows from ``num_envs`` envs stepped in lockstep (one batched policy call per step)."""
+    """``transitions`` rows from ``num_envs`` envs stepped in lockstep (one batched policy call per step);
+    ``env_kwargs`` go to :func:`seamrl.envs.make` (e.g. ``friction``, ``mass_scale``)."""
     from tqdm import tqdm
 
     from seamrl import envs
 
-    vec = envs.make_vector(task, num_envs, seed=seed)
+    vec = envs.make_vector(task, num_envs, seed=seed, **(env_kwargs or {}))
     obs, _ = vec.reset(seed=seed)
     rows: dict[str, list] = {k: [] for k in ("observations", "actions", "rewards", "next_observations", "terminals", "timeouts")}
     per_env: list[dict[str, list]] = [{k: [] for k in rows} for _ in range(num_envs)]

@@ -86,7 +86,9 @@ class TanhGaussianPolicy(nn.Module):
 class GaussianPolicy(nn.Module):
     """Returns ``(tanh(mean), log_std)`` of a plain Normal (IQL/IVR actor, §2.3).
 
-    The log-std is a state-independent parameter (init 0) unless ``state_dependent_std``.
+    The log-std is a state-independent parameter (init 0) unless ``state_dependent_std``;
+    ``log_std_mode='tanh'`` maps the raw output into [min, max] by ``min + ½(max − min)(tanh(raw) + 1)``
+    (Uni-O4 / BPPO: log σ ∈ (−5, 0), §1.4) instead of clipping it.
     """
 
     action_dim: int
@@ -97,6 +99,7 @@ class GaussianPolicy(nn.Module):
     dropout: float = 0.0
     activation: Activation = nn.relu
     mean_init_scale: float = 1.0  # orthogonal gain of the mean head (CleanRL PPO: 0.01, §7.4)
+    log_std_mode: str = "clip"  # "clip" | "tanh"
 
     @nn.compact
     def __call__(self, obs: jnp.ndarray, train: bool = False) -> tuple[jnp.ndarray, jnp.ndarray]:
@@ -107,4 +110,6 @@ class GaussianPolicy(nn.Module):
         else:
             log_std = self.param("log_std", nn.initializers.zeros, (self.action_dim,))
             log_std = jnp.broadcast_to(log_std, mean.shape)
+        if self.log_std_mode == "tanh":
+            return mean, self.log_std_min + 0.5 * (self.log_std_max - self.log_std_min) * (jnp.tanh(log_std) + 1.0)
         return mean, jnp.clip(log_std, self.log_std_min, self.log_std_max)

@@ -101,7 +101,7 @@ class Trainer:
         self.phases = self._rollout_phases(schedule(run)) if self.rollouts else schedule(run)
         if not self.rollouts and (self.config.running_obs_norm or self.config.running_reward_scale):
             raise ConfigError(f"running_obs_norm / running_reward_scale apply to rollout (on-policy) agents only, not to '{run.algo}'.")
-        needs_data = any(p.kind == "offline" for p in self.phases)
+        needs_data = any(p.kind == "offline" and not self._logged(p) for p in self.phases)
         self.dataset = load_task_dataset(run) if needs_data else None
         probe = envs.make(run.task)
         self.env_spec = envs.spec_of(probe)
@@ -133,14 +133,15 @@ class Trainer:
         # Extra per-row columns an agent asks for (SSAR's trust flags, Cal-QL's MC returns): dataset rows
         # take them from dataset.infos (set by its prepare_dataset), online rows the given value.
         self.columns = self.algo.batch_columns(self.config) if hasattr(self.algo, "batch_columns") else {}
-        self._shapes.update({k: () for k in self.columns})
+        infos = self.dataset.infos if self.dataset is not None else {}  # row shape from the dataset (BPPO's next actions)
+        self._shapes.update({k: tuple(infos[k].shape[1:]) if k in infos else () for k in self.columns})
         self._empty = lambda cap: buffer.empty_storage(self._shapes, cap)
         self.running = RunningNormalisers(self.config, self.env_spec.obs_dim, run.num_envs)
         self.offline = self._offline_storage(self.phases[0])
         self.online = self._empty(1)
         self.counters = Counters()
         self.metric_keys = sorted(self._metric_shapes())
-        self._evaluator = None
+        self._evaluator, self._evaluator_kwargs = None, {}
         self._act = jax.jit(self.algo.act, static_argnums=3)
         # exploration: the key for env step t is fold_in(act_key, t), folded inside the jitted call
         self._explore = jax.jit(lambda state, obs, t: self.algo.act(state, obs, jax.random.fold_in(self.act_key, t), False))
@@ -220,11 +221,45 @@ class Trainer:
         return fn
 
     def evaluate(self) -> dict:
-        if self._evaluator is None:
-            self._evaluator = envs.Evaluator(self.run.task)
+        """Deterministic evaluation in the current phase's env (the changed one from ``env_change_phase`` on)."""
+        kwargs = self._env_kwargs(self.phases[min(self.counters.phase, len(self.phases) - 1)])
+        if self._evaluator is None or self._evaluator_kwargs != kwargs:
+            self._evaluator, self._evaluator_kwargs = envs.Evaluator(self.run.task, **kwargs), kwargs
         index = len(self.counters.history)
         key = jax.random.fold_in(self.eval_key, index)
         return self._evaluator(self.policy(True, key), self.run.eval_episodes, seed=10_000 + self.run.seed * 1000)
+
+    def _env_kwargs(self, phase: Phase) -> dict:
+        """The changed environment (``env_friction``, ``env_mass_scale``) for phases from ``env_change_phase`` on."""
+        run = self.run
+        if phase.index < run.env_change_phase or (run.env_friction == 1.0 and run.env_mass_scale == 1.0):
+            return {}
+        return {"friction": run.env_friction, "mass_scale": run.env_mass_scale}
+
+    # ------------------------------------------------------------------ logged data (online-offline-online)
+    def _logged(self, phase: Phase) -> bool:
+        """An offline phase right after an online one learns from logs of the current policy (``log_steps``)."""
+        return phase.kind == "offline" and phase.index > 0 and self.run.log_steps > 0 and self.phases[phase.index - 1].kind == "online"
+
+    def _log_path(self, phase: Phase) -> Path:
+        return self.dir / "logs" / f"phase{phase.index}.npz"
+
+    def _log_dataset(self, phase: Phase, collect: bool) -> None:
+        """``log_steps`` transitions of the current stochastic policy in the phase's env become the
+        phase's dataset (saved in the run directory; reloaded on resume). Frozen transforms apply."""
+        from seamrl.data import collect as collect_data
+        from seamrl.data import load_dataset, save_npz
+
+        path = self._log_path(phase)
+        if collect:
+            policy = self.policy(False, jax.random.fold_in(self.act_key, 2**31 + phase.index))
+            data = collect_data(policy, self.run.task, self.run.log_steps, seed=self._reset_seed(), num_envs=self.run.num_envs,
+                                env_kwargs=self._env_kwargs(phase))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            save_npz(data, path)
+            self.counters.env_steps += self.run.log_steps
+        dataset = load_dataset(path)
+        self.dataset = self.algo.prepare_dataset(dataset, self.config) if hasattr(self.algo, "prepare_dataset") else dataset
 
     # ------------------------------------------------------------------ logging
     def _log(self, phase: Phase, evaluation: dict | None) -> dict:
@@ -298,6 +333,8 @@ class Trainer:
         if data.get("online") is not None:
             self.online = checkpoint.restore_storage(data["online"])
         if self.counters.phase < len(self.phases):  # a finished run resumes to its summary
+            if self.counters.phase_started and self._logged(self.phases[self.counters.phase]):
+                self._log_dataset(self.phases[self.counters.phase], collect=False)
             self.offline = self._offline_storage(self.phases[self.counters.phase])
         _truncate_csv(self.dir / "metrics.csv", self.counters.csv_rows)
 
@@ -334,13 +371,19 @@ class Trainer:
         return self._summary()
 
     def _begin(self, phase: Phase) -> None:
-        """Phase switch (algorithms.md §1.7): replay for the new phase, then the agent's hook."""
+        """Phase switch (algorithms.md §1.7): replay for the new phase, then the agent's hooks
+        (``begin_offline(state, dataset, transforms, task)`` before offline phases: host-side fits on
+        the phase's dataset, e.g. Uni-O4's dynamics ensemble; then ``begin_phase``)."""
+        if self._logged(phase):
+            self._log_dataset(phase, collect=True)
         if phase.index > 0:
             self.offline = self._offline_storage(phase)
             if phase.kind == "online" and self.online.capacity == 1:
                 self.online = self._empty(max(self.run.buffer_size, 1))
         elif phase.kind == "online":
             self.online = self._empty(max(self.run.buffer_size, 1))
+        if phase.kind == "offline" and hasattr(self.algo, "begin_offline"):
+            self.state = self.algo.begin_offline(self.state, self.dataset, self.transforms, self.run.task)
         if hasattr(self.algo, "begin_phase"):
             self.state = self.algo.begin_phase(self.state, phase)
         self.counters.phase_started = True
@@ -375,7 +418,7 @@ class Trainer:
 
     def _online_phase(self, phase: Phase) -> None:
         run, n_envs = self.run, self.run.num_envs
-        vec = envs.make_vector(run.task, n_envs, seed=self._reset_seed())
+        vec = envs.make_vector(run.task, n_envs, seed=self._reset_seed(), **self._env_kwargs(phase))
         obs, _ = vec.reset(seed=self._reset_seed())
         from_scratch = phase.index == 0
         episode_return = np.zeros(n_envs)
@@ -398,7 +441,7 @@ class Trainer:
                     "rewards": self.transforms.reward(reward),
                     "next_observations": self.transforms.observation(real_next),
                     "masks": 1.0 - terminated.astype(np.float32),
-                    **{k: np.full(n_envs, v, np.float32) for k, v in self.columns.items()},
+                    **{k: np.full((n_envs, *self._shapes[k]), v, np.float32) for k, v in self.columns.items()},
                 },
             )
             episode_return += reward
@@ -445,7 +488,7 @@ class Trainer:
         episodes are cut there and the envs reset from the counters, as in ``_online_phase``)."""
         run, n, steps = self.run, self.run.num_envs, self.config.num_steps
         spec = self.env_spec
-        vec = envs.make_vector(run.task, n, seed=self._reset_seed())
+        vec = envs.make_vector(run.task, n, seed=self._reset_seed(), **self._env_kwargs(phase))
         raw, _ = vec.reset(seed=self._reset_seed())
         self.running.returns = np.zeros(n)
         self.running.observe(self.transforms, raw)

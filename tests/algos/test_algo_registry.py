@@ -15,13 +15,15 @@ from seamrl.errors import ConfigError
 
 NAMES = sorted(ALGORITHMS)
 OBS, ACT, B = 4, 3, 32
-KNOWN_SETTINGS = {"offline", "online", "offline-to-online"}
+KNOWN_SETTINGS = {"offline", "online", "offline-to-online", "online-offline-online"}
 
 
 def _small_config(mod):
     cfg = mod.Config()
     fields = {f.name for f in dataclasses.fields(cfg)}
-    small = {k: v for k, v in (("hidden_dims", (32, 32)), ("num_minibatches", 4)) if k in fields}
+    shrink = (("hidden_dims", (32, 32)), ("num_minibatches", 4), ("improve_steps", 2), ("policy_hidden", (32, 32)),
+              ("q_hidden", (32, 32)), ("v_hidden", (32, 32)), ("dynamics_hidden", (16, 16)))
+    small = {k: v for k, v in shrink if k in fields}
     return dataclasses.replace(cfg, **small)
 
 
@@ -125,7 +127,10 @@ def test_jitted_update_returns_finite_scalar_metrics(algo):
             if not np.isfinite(float(v)):
                 assert np.isnan(float(v)), (name, k, float(v))  # never ±inf
                 nan_keys.add(k)
-        if delayed > 1 and i % delayed != 0:
+        if hasattr(state, "pretrain_steps"):
+            # staged agents (BPPO, Uni-O4): the metrics of the stage not running are NaN
+            assert len(nan_keys) < len(metrics), (name, i, nan_keys)
+        elif delayed > 1 and i % delayed != 0:
             # TD3-style skipped actor step: exactly the actor metrics are NaN
             assert nan_keys and not nan_keys & {"critic_loss", "q_mean"}, (name, i, nan_keys)
         else:

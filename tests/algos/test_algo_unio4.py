@@ -1,0 +1,152 @@
+"""Uni-O4 (§4): the three ensemble-BC disagreement losses by hand, AM-Q over members, an offline
+learning smoke test on the bandit, and a short offline-to-online trainer run (switch to rollouts)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from seamrl.algos import unio4
+from seamrl.algos.common import AgentSpec
+from seamrl.algos.unio4_ensemble import disagreement_losses, gaussian_kl
+
+# three members, two samples, one action dimension
+MEAN = np.array([[[0.0], [0.5]], [[0.3], [-0.2]], [[0.9], [0.1]]])
+LOG_STD = np.array([[[0.0], [-0.5]], [[-0.3], [0.2]], [[0.1], [-0.1]]])
+ACTIONS = np.array([[0.2], [0.0]])
+
+
+def _logp(mean, log_std, a):
+    return -0.5 * ((a - mean) / np.exp(log_std)) ** 2 - log_std - 0.5 * np.log(2 * np.pi)
+
+
+def _hand(mode, alpha=0.1):
+    logp = _logp(MEAN[..., 0], LOG_STD[..., 0], ACTIONS[None, :, 0])  # (3, 2)
+    out = []
+    for i in range(3):
+        others = [j for j in range(3) if j != i]
+        m = np.max(logp[others], axis=0)
+        if mode == "heuristic":
+            per = -logp[i] - alpha * (logp[i] - m)
+        elif mode == "sign":
+            per = np.where(logp[i] > m, -logp[i] - alpha * logp[i], -logp[i] + alpha * logp[i])
+        else:
+            j = np.array(others)[np.argmax(logp[others], axis=0)]
+            mu_i, s_i = MEAN[i, :, 0], np.exp(LOG_STD[i, :, 0])
+            mu_j, s_j = MEAN[j, [0, 1], 0], np.exp(LOG_STD[j, [0, 1], 0])
+            kl = np.log(s_j / s_i) + (s_i**2 + (mu_i - mu_j) ** 2) / (2 * s_j**2) - 0.5
+            per = -logp[i] - alpha * kl
+        out.append(per.mean())
+    return np.array(out)
+
+
+@pytest.mark.parametrize("mode", ["heuristic", "distribution", "sign"])
+def test_disagreement_losses_hand_values(mode):
+    losses, info = disagreement_losses(jnp.asarray(MEAN), jnp.asarray(LOG_STD), jnp.asarray(ACTIONS), 0.1, mode)
+    np.testing.assert_allclose(losses, _hand(mode), rtol=1e-5)
+
+
+def test_heuristic_gradient_is_a_rescaled_bc_gradient():
+    """§4.3 [!]: with M_i detached, ∇L_i = −(1 + α)∇ℓ_i; member i's gradient only comes from its own loss."""
+    mean, log_std, a = jnp.asarray(MEAN), jnp.asarray(LOG_STD), jnp.asarray(ACTIONS)
+    g = jax.grad(lambda m: disagreement_losses(m, log_std, a, 0.1, "heuristic")[0].sum())(mean)
+    g_bc = jax.grad(lambda m: disagreement_losses(m, log_std, a, 0.0, "heuristic")[0].sum())(mean)
+    np.testing.assert_allclose(g, 1.1 * g_bc, rtol=1e-5)
+
+
+def test_gaussian_kl_hand_value():
+    kl = gaussian_kl(jnp.array([0.5]), jnp.array([0.0]), jnp.array([0.0]), jnp.log(jnp.array([2.0])))
+    np.testing.assert_allclose(kl, np.log(2.0) + (1 + 0.25) / 8 - 0.5, rtol=1e-6)
+
+
+SMALL = dict(hidden_dims=(64, 64), q_hidden=(64, 64), v_hidden=(64, 64), batch_size=256, num_members=3, bc_lr=1e-3, q_lr=1e-3,
+             v_lr=1e-3, improve_lr=3e-4, dynamics_hidden=(32, 32), dynamics_members=3, dynamics_elites=2)
+
+
+def test_unio4_offline_improves_over_the_behaviour_data_and_bc(h):
+    """'mixed' bandit data (no dynamics fitted: the gate is the one-step Q score); the members' BC
+    imitates the mixture, the multi-step improvement moves them towards a*."""
+    data = h.bandit_data(jax.random.PRNGKey(0), 20_000, "mixed")
+    cfg = unio4.Config(**SMALL, improve_steps=300, ope_every=20)
+    state = unio4.init(jax.random.PRNGKey(1), AgentSpec(h.BANDIT_OBS, h.BANDIT_ACT, offline_steps=1800), cfg)
+    state, metrics = h.train_loop(unio4.update, state, data, jax.random.PRNGKey(2), 1500)
+    assert float(metrics["disagreement"][-1]) < 0.0  # members differ: ℓ_i below the best other member on average
+    bc = h.expected_reward(unio4.act, state, jax.random.PRNGKey(9))
+    state, metrics = h.train_loop(unio4.update, state, data, jax.random.PRNGKey(3), 300)
+    final = h.expected_reward(unio4.act, state, jax.random.PRNGKey(9))
+    behaviour = float(data["rewards"].mean())
+    assert float(np.nansum(metrics["replaced"])) >= 3  # behaviour policies were replaced
+    assert final > bc + 0.03 and final > behaviour, (behaviour, bc, final)
+
+
+def test_amq_gate_with_a_fitted_model_and_phase_hooks(h):
+    """begin_offline fits the dynamics ensemble; the gate then scores members by AM-Q."""
+    from seamrl.data import Dataset
+    from seamrl.train.transforms import Transforms
+
+    data = h.bandit_data(jax.random.PRNGKey(0), 2000, "noisy")
+    ds = Dataset.create(np.asarray(data["observations"]), np.asarray(data["actions"]), np.asarray(data["rewards"]),
+                        np.ones(2000, bool), None, np.asarray(data["next_observations"]))
+    tf = Transforms(np.zeros(3, np.float32), np.ones(3, np.float32), 1.0, 1.0, 0.0, -np.ones(2, np.float32), np.ones(2, np.float32))
+    cfg = unio4.Config(**{**SMALL, "dynamics_max_epochs": 2, "ope_horizon": 3}, improve_steps=10, ope_every=5)
+    state = unio4.init(jax.random.PRNGKey(1), AgentSpec(h.BANDIT_OBS, h.BANDIT_ACT, offline_steps=20), cfg)
+    state = unio4.begin_offline(state, ds, tf, "Hopper-v5")
+    assert bool(state.model_ready) and int(state.termination) == list(unio4.dynamics.TERMINATIONS).index("hopper")
+    state, metrics = h.train_loop(unio4.update, state, data, jax.random.PRNGKey(2), 20)
+    assert (np.asarray(state.best) > unio4.NO_SCORE).all() and np.isfinite(metrics["actor_loss"][-10:]).all()
+    # the online switch takes the offline V
+    from seamrl.train.trainer import Phase
+
+    online = unio4.begin_phase(state, Phase("online", 10, 1))
+    for a, b in zip(jax.tree_util.tree_leaves(online.online_critic.params), jax.tree_util.tree_leaves(state.value.params)):
+        np.testing.assert_array_equal(a, b)
+
+
+TINY = dict(hidden_dims=(16, 16), q_hidden=(16, 16), v_hidden=(16, 16), num_members=2, batch_size=64, improve_steps=20,
+            ope_every=10, ope_horizon=3, dynamics_hidden=(8, 8), dynamics_members=2, dynamics_elites=1, dynamics_max_epochs=1,
+            num_steps=64, num_minibatches=4, update_epochs=2)
+
+
+def test_offline_to_online_run_switches_to_rollouts(tmp_path):
+    """Offline (supervised → AM-Q-gated improvement) then online PPO rollouts, through the trainer."""
+    from seamrl.config import RunConfig
+    from seamrl.data import collect, save_npz
+    from seamrl.train import Trainer
+
+    rng = np.random.default_rng(0)
+    path = save_npz(collect(lambda obs: rng.uniform(-2, 2, (len(obs), 1)), "Pendulum-v1", 1000, seed=0), tmp_path / "p.npz")
+    run = RunConfig(algo="unio4", task="Pendulum-v1", setting="offline-to-online", dataset=str(path), offline_steps=60,
+                    online_steps=128, eval_every=64, eval_episodes=1, updates_per_call=30, seed=0, out=str(tmp_path / "run"), agent=TINY)
+    trainer = Trainer(run, tmp_path / "run", quiet=True)
+    summary = trainer.fit()
+    assert [p["kind"] for p in summary["phases"]] == ["offline", "online"]
+    assert summary["grad_steps"] == 60 + 2 * TINY["update_epochs"] * TINY["num_minibatches"] and summary["env_steps"] == 128
+    state = trainer.state
+    assert bool(state.model_ready) and int(state.step) == 60 and int(state.rollouts) == 2
+    assert (np.asarray(state.best) > unio4.NO_SCORE).all()  # the AM-Q gate ran with the fitted model
+    rows = list(__import__("csv").DictReader(open(tmp_path / "run" / "metrics.csv")))
+    assert [r["phase_kind"] for r in rows] == ["offline", "offline", "online", "online"]
+    assert rows[1]["ope_best"] and rows[-1]["explained_variance"]  # offline gate metrics, then PPO's
+
+
+def test_online_offline_online_logs_the_changed_env(tmp_path):
+    """Stage 1 online in Hopper; stages 2–3 in Hopper with friction × 0.8 and masses × 1.2: stage 2
+    learns from 256 steps logged there with the stage-1 policy."""
+    from seamrl.config import RunConfig
+    from seamrl.data import load_dataset
+    from seamrl.train import Trainer
+
+    run = RunConfig(algo="unio4", task="Hopper-v5", setting="online-offline-online", offline_steps=40, online_steps=64,
+                    eval_every=64, eval_episodes=1, updates_per_call=20, log_steps=256, env_friction=0.8, env_mass_scale=1.2,
+                    seed=0, out=str(tmp_path / "ooo"), agent={**TINY, "normalize_observations": False})
+    trainer = Trainer(run, tmp_path / "ooo", quiet=True)
+    assert trainer.dataset is None  # no dataset needed: stage 2 learns from the logs
+    summary = trainer.fit()
+    assert [p["kind"] for p in summary["phases"]] == ["online", "offline", "online"]
+    assert summary["env_steps"] == 64 + 256 + 64
+    logs = load_dataset(tmp_path / "ooo" / "logs" / "phase1.npz")
+    assert len(logs) == 256 and len(trainer.dataset) == 256
+    assert trainer._evaluator_kwargs == {"friction": 0.8, "mass_scale": 1.2}
+    assert bool(trainer.state.from_actor) and bool(trainer.state.model_ready)
