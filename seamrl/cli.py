@@ -1,7 +1,8 @@
 """The ``seamrl`` command.
 
     seamrl train ALGO --task TASK --setting {offline,online,offline-to-online} [--set key=value ...]
-    seamrl train --resume RUN_DIR
+    seamrl train ALGO --task TASK --seeds 0,1,2   (seeds trained together; RUN_DIR/s<seed> each)
+    seamrl train --resume RUN_DIR [--online-steps N | --offline-steps N]   (continue or extend a run)
     seamrl eval RUN_DIR [--episodes N]
     seamrl export RUN_DIR --out policy.npz
     seamrl plot RUN_DIR [RUN_DIR ...] [--out PNG]
@@ -47,7 +48,8 @@ def cmd_train(args) -> int:
     from seamrl.train import resume, train
 
     if args.resume:
-        summary, run_dir = resume(args.resume, quiet=args.quiet)
+        steps = {k: getattr(args, k) for k in ("offline_steps", "online_steps") if getattr(args, k) is not None}
+        summary, run_dir = resume(args.resume, quiet=args.quiet, steps=steps)
     else:
         if not args.algo or not args.task:
             raise SeamrlError("`seamrl train` needs ALGO and --task TASK (or --resume RUN_DIR).")
@@ -57,10 +59,19 @@ def cmd_train(args) -> int:
             if getattr(args, flag) is not None:
                 setattr(run, flag, getattr(args, flag))
         run = apply_overrides(run, module.Config, args.set or [])
-        summary, run_dir = train(run, quiet=args.quiet)
+        if args.seeds:
+            from seamrl.train.seeds import parse_seeds, train_seeds
+
+            summary, run_dir = train_seeds(run, parse_seeds(args.seeds), quiet=args.quiet)
+        else:
+            summary, run_dir = train(run, quiet=args.quiet)
     from seamrl.report.tables import print_summary
 
-    print_summary(summary, run_dir)
+    for one in summary.get("runs", [summary]):
+        print_summary(one, Path(run_dir) / f"s{one['seed']}" if "runs" in summary else run_dir)
+    if "runs" in summary:
+        print(f"\n{len(summary['runs'])} seeds: final {summary['metric']} {summary['final_mean']:.1f} ± {summary['final_std']:.1f}, "
+              f"best {summary['best_mean']:.1f} ± {summary['best_std']:.1f}  ({run_dir}/summary.json)")
     return 0
 
 
@@ -162,13 +173,15 @@ def cmd_bench(args) -> int:
 
     try:
         num_envs = tuple(int(n) for n in items(args.num_envs))
+        seed_counts = tuple(int(n) for n in items(args.seed_counts))
     except ValueError:
-        raise SeamrlError(f"--num-envs must be comma-separated integers, not '{args.num_envs}'.") from None
+        raise SeamrlError(f"--num-envs and --seed-counts must be comma-separated integers, not '{args.num_envs}' / '{args.seed_counts}'.") from None
     parts = items(args.parts) + (("demo",) if args.demo and "demo" not in args.parts else ())
     options = Options(
         parts=parts, algos=items(args.algos), repeats=args.repeats, updates_per_call=args.updates_per_call,
         transitions=args.transitions, d3rlpy_steps=args.d3rlpy_steps, d3rlpy_warmup=args.d3rlpy_warmup,
-        d3rlpy_python=args.d3rlpy_python, d3rlpy_threads=args.d3rlpy_threads, task=args.task, collect_algo=args.collect_algo,
+        d3rlpy_python=args.d3rlpy_python, d3rlpy_threads=args.d3rlpy_threads, seed_algos=items(args.seed_algos),
+        seed_counts=seed_counts, task=args.task, collect_algo=args.collect_algo,
         num_envs=num_envs, variants=items(args.variants), env_steps=args.env_steps, update_env_steps=args.update_env_steps,
         eval_episodes=args.eval_episodes, out=args.out,
     )
@@ -203,9 +216,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-episodes", dest="eval_episodes", type=int)
     p.add_argument("--dataset", help="dataset file or directory (D4RL hdf5, Minari, npz)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", help="train several seeds together, e.g. 0,1,2 or 0-3 (offline phases vmapped; RUN_DIR/s<seed> each)")
     p.add_argument("--out", help="run directory (default runs/ALGO-TASK-SETTING-sSEED-TIME)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a run or algorithm option (repeatable)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue a killed run from its last checkpoint")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a killed run from its last checkpoint; with "
+                   "--online-steps / --offline-steps, extend a run (a finished one goes on in its last phase)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
@@ -239,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("bench", help="throughput: updates (seamrl, d3rlpy, pure JAX), collection, evaluation, demo (JSON + Markdown)")
-    p.add_argument("--parts", default="updates,d3rlpy,pure,collect,eval", help="comma-separated: updates,d3rlpy,pure,collect,eval,demo")
+    p.add_argument("--parts", default="updates,d3rlpy,pure,seeds,collect,eval", help="comma-separated: updates,d3rlpy,pure,seeds,collect,eval,demo")
     p.add_argument("--demo", action="store_true", help="also time a full `seamrl demo` (minutes): wall clock, peak memory")
     p.add_argument("--algos", help="comma-separated names (default: all)")
     p.add_argument("--repeats", type=int, default=5, help="interleaved rounds; medians are reported")
@@ -249,6 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--d3rlpy-warmup", dest="d3rlpy_warmup", type=int, default=20)
     p.add_argument("--d3rlpy-python", dest="d3rlpy_python", help="python of the d3rlpy venv (default .venv-d3rlpy/bin/python)")
     p.add_argument("--d3rlpy-threads", dest="d3rlpy_threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--seed-algos", dest="seed_algos", default="iql,td3bc,cql,sac", help="algorithms of the seeds part")
+    p.add_argument("--seed-counts", dest="seed_counts", default="1,2,4", help="seeds stacked per measurement (seeds part)")
     p.add_argument("--task", default="Hopper-v5", help="env of the collection and evaluation parts")
     p.add_argument("--collect-algo", dest="collect_algo", default="sac", help="agent whose policy collects")
     p.add_argument("--num-envs", dest="num_envs", default="1,2,4,8")

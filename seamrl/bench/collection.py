@@ -63,11 +63,10 @@ def raw_timer(task: str, steps: int, seed: int = 0):
 
 def online_trainer(task: str, algo: str, tmp: Path):
     from seamrl.train import Trainer
-    from seamrl.train.trainer import Phase
 
     run = RunConfig(algo=algo, task=task, setting="online", online_steps=10**9, buffer_size=100_000)
     trainer = Trainer(run, tmp / f"collect-{algo}", quiet=True)
-    trainer._begin(Phase("online", run.online_steps, 0))
+    trainer.begin_phase()
     return trainer
 
 

@@ -34,8 +34,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-PARTS = ("updates", "d3rlpy", "pure", "collect", "eval", "demo")
-DEFAULT_PARTS = ("updates", "d3rlpy", "pure", "collect", "eval")
+PARTS = ("updates", "d3rlpy", "pure", "seeds", "collect", "eval", "demo")
+DEFAULT_PARTS = ("updates", "d3rlpy", "pure", "seeds", "collect", "eval")
 
 
 @dataclass
@@ -49,6 +49,8 @@ class Options:
     d3rlpy_warmup: int = 20
     d3rlpy_python: str | None = None
     d3rlpy_threads: int = 0  # 0: torch's default
+    seed_algos: tuple[str, ...] = ("iql", "td3bc", "cql", "sac")  # the seeds part
+    seed_counts: tuple[int, ...] = (1, 2, 4)
     task: str = "Hopper-v5"
     collect_algo: str = "sac"
     num_envs: tuple[int, ...] = (1, 2, 4, 8)
@@ -65,6 +67,7 @@ class Options:
             "parts": join(self.parts), "algos": join(self.algos), "repeats": self.repeats,
             "updates-per-call": self.updates_per_call, "transitions": self.transitions, "d3rlpy-steps": self.d3rlpy_steps,
             "d3rlpy-warmup": self.d3rlpy_warmup, "d3rlpy-python": self.d3rlpy_python, "d3rlpy-threads": self.d3rlpy_threads,
+            "seed-algos": join(self.seed_algos), "seed-counts": join(self.seed_counts),
             "task": self.task, "collect-algo": self.collect_algo, "num-envs": join(self.num_envs), "variants": join(self.variants),
             "env-steps": self.env_steps, "update-env-steps": self.update_env_steps, "eval-episodes": self.eval_episodes,
             "out": self.out,
@@ -274,6 +277,9 @@ def run_bench(options: Options, log: Callable[[str], None] = print) -> dict:
             for (name, variant), timer in pure.pure_timers(options.updates_per_call, arrays).items():
                 timers[f"pure-{variant}/{name}"] = timer
         timers = _update_order(timers, names)
+        if "seeds" in options.parts:
+            log("bench: compiling the multi-seed updates ...")
+            timers.update(throughput.seed_timers(list(options.seed_algos), list(options.seed_counts), options.updates_per_call, tmp))
         if "collect" in options.parts or "eval" in options.parts:
             log(f"bench: building {options.task} envs ...")
             trainer = collection.online_trainer(options.task, options.collect_algo, tmp)
@@ -379,6 +385,21 @@ def markdown(result: dict) -> str:
             lines += [f"- not measured ({label}) {k}: {e}" for k, e in errors.items()]
         if d3.get("error"):
             lines.append(f"- d3rlpy not measured: {d3['error']}")
+    seed_keys = [k for k in m if k.startswith("seeds/")]
+    if seed_keys:
+        counts = sorted({int(k.rsplit("/", 1)[1]) for k in seed_keys})
+        lines += [
+            "",
+            f"## Seeds trained together (`seamrl train --seeds`): seed-steps/s, {opts['updates_per_call']} updates per call",
+            "",
+            "| algorithm | " + " | ".join(f"{c} seed{'s' if c > 1 else ''}" for c in counts) + f" | {counts[-1]} seeds / 1 seed |",
+            "|---|" + "---|" * (len(counts) + 1),
+        ]
+        for n in dict.fromkeys(k.split("/")[1] for k in seed_keys):
+            rates = [_rate(result, f"seeds/{n}/{c}") for c in counts]
+            lines.append(f"| {n} | " + " | ".join(_fmt(r) for r in rates) + f" | {_ratio(rates[-1], rates[0])} |")
+        lines += ["", "S agents stacked and `vmap`-ed through the trainer's scanned chunk (seamrl/train/seeds.py); "
+                  "seed-steps = S × gradient steps. The 1-seed column goes through the same `vmap` path."]
     if "collect/raw" in m or any(k.startswith("collect/") for k in m):
         raw = _rate(result, "collect/raw", "env_steps")
         lines += [

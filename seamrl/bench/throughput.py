@@ -78,6 +78,42 @@ def replay_timer(trainer, k: int) -> Timer:
     return timed
 
 
+def seeds_timer(trainer, seeds: int, k: int) -> Timer:
+    """``k`` updates of ``seeds`` stacked agents in one ``vmap``-ed scanned call (``seamrl train --seeds``);
+    work = seed-steps (``seeds · k``)."""
+    import jax.numpy as jnp
+
+    from seamrl.train.seeds import _vmapped_chunk
+
+    states = [algos.get(trainer.run.algo).init(jax.random.PRNGKey(s), trainer.agent_spec, trainer.config) for s in range(seeds)]
+    stacked = jax.tree.unflatten(jax.tree.structure(states[0]), [jnp.stack(xs) for xs in zip(*map(jax.tree.leaves, states))])
+    keys = jnp.stack([jax.random.PRNGKey(100 + s) for s in range(seeds)])
+    chunk, box = _vmapped_chunk(trainer, k, 1.0), [stacked]
+
+    def timed() -> dict:
+        start = time.perf_counter()
+        box[0], _ = chunk(box[0], keys, trainer.offline, trainer.online, 0)
+        jax.block_until_ready(box[0])
+        return {"seconds": time.perf_counter() - start, "steps": k * seeds}
+
+    return timed
+
+
+def seed_timers(names: list[str], counts: list[int], k: int, tmp: Path) -> dict[str, Timer]:
+    """Warmed-up ``seeds/<algo>/<S>`` timers (seed-steps/s) for replay agents."""
+    data = synthetic_dataset(tmp / "synthetic-seeds.npz")
+    timers = {}
+    for name in names:
+        trainer = _trainer(name, data, tmp / f"seeds-{name}", 10 * k)
+        if trainer.rollouts:
+            continue
+        for count in counts:
+            timer = seeds_timer(trainer, count, k)
+            timer()  # compile + warm-up
+            timers[f"seeds/{name}/{count}"] = timer
+    return timers
+
+
 def rollout_timer(trainer) -> Timer:
     """One ``update_rollout`` on a synthetic rollout; work = the gradient steps it makes."""
     from seamrl.data import rollout

@@ -64,7 +64,7 @@ def storage_state(storage: buffer.Storage) -> dict:
     """The physical ring-buffer layout (not re-ordered), so sampling after resume is identical."""
     size = int(storage.size)
     return {
-        "arrays": {k: np.asarray(v[:size]) for k, v in storage.arrays.items()},
+        "arrays": {k: np.asarray(v)[:size] for k, v in storage.arrays.items()},  # slice on the host: no compile per size
         "capacity": storage.capacity,
         "ptr": int(storage.ptr),
     }

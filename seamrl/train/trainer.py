@@ -88,7 +88,8 @@ class Counters:
 class Trainer:
     """Owns one run: its config, agent state, replay, counters and run directory."""
 
-    def __init__(self, run: RunConfig, run_dir: str | Path, quiet: bool = False):
+    def __init__(self, run: RunConfig, run_dir: str | Path, quiet: bool = False, dataset=None):
+        """``dataset``: an already loaded task dataset to use instead of loading it again (seeds of one run share it)."""
         validate(run)
         self.run, self.dir, self.quiet = run, Path(run_dir), quiet
         self.algo = algos.get(run.algo)
@@ -98,11 +99,12 @@ class Trainer:
             )
         self.config = agent_config(self.algo, run)
         self.rollouts = hasattr(self.algo, "update_rollout")
-        self.phases = self._rollout_phases(schedule(run)) if self.rollouts else schedule(run)
+        self.phases = self.phases_of(run, self.config, self.rollouts)
         if not self.rollouts and (self.config.running_obs_norm or self.config.running_reward_scale):
             raise ConfigError(f"running_obs_norm / running_reward_scale apply to rollout (on-policy) agents only, not to '{run.algo}'.")
         needs_data = any(p.kind == "offline" and not self._logged(p) for p in self.phases)
-        self.dataset = load_task_dataset(run) if needs_data else None
+        self.task_dataset = (dataset if dataset is not None else load_task_dataset(run)) if needs_data else None
+        self.dataset = self.task_dataset
         probe = envs.make(run.task)
         self.env_spec = envs.spec_of(probe)
         probe.close()
@@ -145,7 +147,7 @@ class Trainer:
         self._act = jax.jit(self.algo.act, static_argnums=3)
         # exploration: the key for env step t is fold_in(act_key, t), folded inside the jitted call
         self._explore = jax.jit(lambda state, obs, t: self.algo.act(state, obs, jax.random.fold_in(self.act_key, t), False))
-        self._chunk = jax.jit(self._train_chunk, static_argnames=("k", "ratio"))
+        self._chunk = jax.jit(self.train_chunk, static_argnames=("k", "ratio"))
         self._rollout_update = jax.jit(self.algo.update_rollout) if self.rollouts else None
 
     # ------------------------------------------------------------------ replay
@@ -168,11 +170,12 @@ class Trainer:
             return 1.0  # offline phases learn from the dataset only (online-offline-online: the new logs)
         return 0.5 if self.run.replay_init == "half" else self.run.offline_ratio
 
-    def _train_chunk(self, state, offline, online, start, k: int, ratio: float | None):
-        """``k`` gradient steps under ``lax.scan``; batch i sampled with fold_in(key, start + i)."""
+    def train_chunk(self, state, sample_key, offline, online, start, k: int, ratio: float | None):
+        """``k`` gradient steps under ``lax.scan``; batch i sampled with fold_in(sample_key, start + i).
+        Pure in ``(state, sample_key)``: seeds trained together ``vmap`` it (seamrl/train/seeds.py)."""
 
         def body(state, i):
-            batch = buffer.sample(jax.random.fold_in(self.sample_key, start + i), offline, online, self.config.batch_size, ratio)
+            batch = buffer.sample(jax.random.fold_in(sample_key, start + i), offline, online, self.config.batch_size, ratio)
             return self.algo.update(state, batch)
 
         state, metrics = jax.lax.scan(body, state, jnp.arange(k))
@@ -188,11 +191,14 @@ class Trainer:
             shapes.update(jax.eval_shape(self.algo.update_rollout, self.state, dummy.as_jax())[1])
         return shapes
 
-    def _rollout_phases(self, phases: list[Phase]) -> list[Phase]:
-        """Online phases of rollout agents last a whole number of rollouts (rounded down)."""
-        size = self.config.num_steps * self.run.num_envs
+    @staticmethod
+    def phases_of(run: RunConfig, config, rollouts: bool) -> list[Phase]:
+        """The run's phases; online phases of rollout agents last a whole number of rollouts (rounded down)."""
+        if not rollouts:
+            return schedule(run)
+        size = config.num_steps * run.num_envs
         out = []
-        for p in phases:
+        for p in schedule(run):
             if p.kind == "online" and p.steps % size:
                 if p.steps < size:
                     raise ConfigError(
@@ -203,7 +209,8 @@ class Trainer:
         return out
 
     def _updates(self, k: int, phase: Phase) -> None:
-        self.state, metrics = self._chunk(self.state, self.offline, self.online, self.counters.grad_steps, k=k, ratio=self._ratio(phase))
+        self.state, metrics = self._chunk(self.state, self.sample_key, self.offline, self.online, self.counters.grad_steps,
+                                          k=k, ratio=self._ratio(phase))
         self.counters.grad_steps += k
         self.counters.pending.append(metrics)
 
@@ -340,6 +347,21 @@ class Trainer:
 
     # ------------------------------------------------------------------ the loop
     def fit(self) -> dict:
+        self.start()
+        while not self.finished:
+            self.run_phase()
+        return self.finish()
+
+    @property
+    def finished(self) -> bool:
+        return self.counters.phase >= len(self.phases)
+
+    @property
+    def phase(self) -> Phase:
+        return self.phases[self.counters.phase]
+
+    def start(self) -> None:
+        """Run directory, progress bar and the initial evaluation (skipped when resuming)."""
         self._t0 = time.perf_counter()
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "checkpoints").mkdir(exist_ok=True)
@@ -349,31 +371,45 @@ class Trainer:
         if self.counters.grad_steps == 0 and self.counters.env_steps == 0 and not self.counters.history:
             self._log(self.phases[0], self.evaluate())
         self._phase_rates = {}
-        while self.counters.phase < len(self.phases):
-            phase = self.phases[self.counters.phase]
-            if not self.counters.phase_started:
-                self._begin(phase)
-            start = (time.perf_counter(), self.counters.grad_steps, self.counters.env_steps)
-            if phase.kind == "offline":
-                self._offline_phase(phase)
-            else:
-                (self._rollout_phase if self.rollouts else self._online_phase)(phase)
-            elapsed = max(time.perf_counter() - start[0], 1e-9)
-            self._phase_rates[phase.index] = {
-                "grad_steps_per_s": (self.counters.grad_steps - start[1]) / elapsed,
-                "env_steps_per_s": (self.counters.env_steps - start[2]) / elapsed,
-            }
-            self.counters.phase += 1
-            self.counters.phase_step = 0
-            self.counters.phase_started = False
+
+    def run_phase(self) -> None:
+        """The current phase, from where the counters are, to its end."""
+        phase = self.phase
+        self.begin_phase()
+        clock = self.clock()
+        if phase.kind == "offline":
+            self._offline_phase(phase)
+        else:
+            (self._rollout_phase if self.rollouts else self._online_phase)(phase)
+        self.end_phase(clock)
+
+    def clock(self) -> tuple[float, int, int]:
+        return time.perf_counter(), self.counters.grad_steps, self.counters.env_steps
+
+    def end_phase(self, start: tuple[float, int, int]) -> None:
+        """Record the phase's rates since ``start`` (a :meth:`clock`) and move to the next phase."""
+        phase = self.phase
+        elapsed = max(time.perf_counter() - start[0], 1e-9)
+        self._phase_rates[phase.index] = {
+            "grad_steps_per_s": (self.counters.grad_steps - start[1]) / elapsed,
+            "env_steps_per_s": (self.counters.env_steps - start[2]) / elapsed,
+        }
+        self.counters.phase += 1
+        self.counters.phase_step = 0
+        self.counters.phase_started = False
+
+    def finish(self) -> dict:
         self._bar.close()
         self.save()
         return self._summary()
 
-    def _begin(self, phase: Phase) -> None:
-        """Phase switch (algorithms.md §1.7): replay for the new phase, then the agent's hooks
+    def begin_phase(self) -> None:
+        """Phase switch (algorithms.md §1.7), once per phase: replay for the new phase, then the agent's hooks
         (``begin_offline(state, dataset, transforms, task)`` before offline phases: host-side fits on
         the phase's dataset, e.g. Uni-O4's dynamics ensemble; then ``begin_phase``)."""
+        phase = self.phase
+        if self.counters.phase_started:
+            return
         if self._logged(phase):
             self._log_dataset(phase, collect=True)
         if phase.index > 0:
@@ -404,17 +440,28 @@ class Trainer:
             self._checkpoint_now = True
         self._bar.update(after - before)
 
-    def _offline_phase(self, phase: Phase) -> None:
+    def offline_chunks(self, phase: Phase):
+        """Sizes of the scanned update calls left in an offline phase (evaluation and checkpoints fall between them)."""
         k = math.gcd(self.run.updates_per_call, self.run.eval_every, self.run.checkpoint_every or self.run.eval_every)
-        while self.counters.phase_step < phase.steps:
-            n = min(k, phase.steps - self.counters.phase_step)
-            before = self.counters.phase_step
+        step = self.counters.phase_step
+        while step < phase.steps:
+            n = min(k, phase.steps - step)
+            yield n
+            step += n
+
+    def after_updates(self, phase: Phase, n: int) -> None:
+        """Advance the phase by ``n`` gradient steps, then evaluate / log / checkpoint on their cadence."""
+        before = self.counters.phase_step
+        self.counters.phase_step += n
+        self._checkpoint_now = False
+        self._events(phase, before)
+        if self._checkpoint_now:
+            self.save()
+
+    def _offline_phase(self, phase: Phase) -> None:
+        for n in self.offline_chunks(phase):
             self._updates(n, phase)
-            self.counters.phase_step += n
-            self._checkpoint_now = False
-            self._events(phase, before)
-            if self._checkpoint_now:
-                self.save()
+            self.after_updates(phase, n)
 
     def _online_phase(self, phase: Phase) -> None:
         run, n_envs = self.run, self.run.num_envs
@@ -608,9 +655,10 @@ def write_config(run: RunConfig, config, run_dir: Path) -> None:
     (run_dir / "config.json").write_text(json.dumps(data, indent=2, default=str))
 
 
-def default_run_dir(run: RunConfig) -> Path:
+def default_run_dir(run: RunConfig, seeds: list[int] | None = None) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{run.algo}-{run.task}-{run.setting}-s{run.seed}-{stamp}"
+    label = "_".join(map(str, seeds)) if seeds else run.seed
+    return Path("runs") / f"{run.algo}-{run.task}-{run.setting}-s{label}-{stamp}"
 
 
 def train(run: RunConfig, quiet: bool = False) -> tuple[dict, Path]:
@@ -621,15 +669,37 @@ def train(run: RunConfig, quiet: bool = False) -> tuple[dict, Path]:
     return trainer.fit(), run_dir
 
 
-def resume(run_dir: str | Path, quiet: bool = False) -> tuple[dict, Path]:
-    """Continue a killed run from ``run_dir/checkpoints/latest.ckpt``."""
+def resume(run_dir: str | Path, quiet: bool = False, steps: dict | None = None) -> tuple[dict, Path]:
+    """Continue a killed run from ``run_dir/checkpoints/latest.ckpt``.
+
+    ``steps`` (``{"online_steps": n}`` / ``{"offline_steps": n}``) changes the phases' lengths; a
+    finished run whose last phase becomes longer goes on from where it stopped (same replay,
+    counters and RNG streams), so a run can be extended. A ``--seeds`` directory resumes every seed."""
+    from seamrl.train.seeds import is_seeds_dir, resume_seeds
+
+    if is_seeds_dir(run_dir):
+        return resume_seeds(run_dir, quiet, steps)
     run_dir = Path(run_dir)
-    run = load_run_config(run_dir)
-    trainer = Trainer(run, run_dir, quiet)
-    latest = run_dir / "checkpoints" / "latest.ckpt"
+    old = load_run_config(run_dir)
+    trainer = Trainer(replace(old, **(steps or {})), run_dir, quiet)
+    restore_for_resume(trainer, old)
+    return trainer.fit(), run_dir
+
+
+def restore_for_resume(trainer: Trainer, old: RunConfig) -> None:
+    """Restore the latest checkpoint; reopen the last phase when the run config made it longer than ``old``."""
+    latest = trainer.dir / "checkpoints" / "latest.ckpt"
     if latest.exists():
         trainer.restore(latest)
-    return trainer.fit(), run_dir
+    if trainer.run != old:
+        path = trainer.dir / "config.json"
+        data = json.loads(path.read_text())
+        path.write_text(json.dumps({**data, "run": trainer.run.to_json()}, indent=2, default=str))
+    old_last = Trainer.phases_of(old, trainer.config, trainer.rollouts)[-1].steps
+    if trainer.finished and trainer.phases[-1].steps > old_last:
+        trainer.counters.phase, trainer.counters.phase_step = len(trainer.phases) - 1, old_last
+        trainer.counters.phase_started = True  # the phase's replay and hooks are those of the checkpoint
+        trainer.offline = trainer._offline_storage(trainer.phase)
 
 
 def load_run_config(run_dir: str | Path) -> RunConfig:

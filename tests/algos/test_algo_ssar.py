@@ -288,7 +288,8 @@ def test_replay_init_keeps_trust_flags(tmp_path, pendulum_npz, replay_init):  # 
     flags = trainer.dataset.infos["trust"]
     assert 0 < flags.mean() < 1  # the threshold splits the 5 random-policy episodes
     np.testing.assert_array_equal(np.asarray(trainer.offline.arrays["trust"][: int(trainer.offline.size)]), flags)
-    trainer._begin(trainer.phases[1])
+    trainer.counters.phase = 1
+    trainer.begin_phase()
     kept = np.asarray(trainer.offline.arrays["trust"][: int(trainer.offline.size)])
     if replay_init == "none":
         assert kept.size == 0

@@ -71,6 +71,7 @@ def test_markdown_of_every_part():
             "pure-sampled/iql": rate(450), "collect/raw": {"per_s": {"env_steps": 10000.0}},
             **{f"collect/{v}/{n}": {"per_s": {"env_steps": 1000.0 * n}} for v in collection.VARIANTS for n in (1, 2, 4, 8)},
             "eval": {"per_s": {"episodes": 2.0, "env_steps": 500.0}},
+            "seeds/iql/1": rate(400), "seeds/iql/4": rate(1000),
         },
         "demo": {"wall_s": 300.0, "user_s": 400.0, "system_s": 5.0, "maxrss_mib": 900.0, "returncode": 0,
                  "phases": [{"kind": "offline", "grad_steps_per_s": 450.0}, {"kind": "online", "env_steps_per_s": 200.0}]},
@@ -80,6 +81,15 @@ def test_markdown_of_every_part():
     assert "| 8 | 8,000 | 8,000 | 8,000 | 8,000 | 8,000 | 0.80 |" in table
     assert "| 2.00 | 500 | 250 |" in table and "| 300 | 405 | 900 | 450 | 200 | 0 |" in table
     assert "ppo: ConfigError" in table and "cql: TypeError" in table
+    assert "| algorithm | 1 seed | 4 seeds | 4 seeds / 1 seed |" in table and "| iql | 400 | 1,000 | 2.50 |" in table
+
+
+def test_bench_seeds_part_measures_seed_steps(tmp_path):
+    out = tmp_path / "seeds.json"
+    assert main(["bench", "--parts", "seeds", "--seed-algos", "td3bc", "--seed-counts", "1,3", "--updates-per-call", "5",
+                 "--repeats", "1", "--out", str(out)]) == 0
+    m = json.loads(out.read_text())["measurements"]
+    assert set(m) == {"seeds/td3bc/1", "seeds/td3bc/3"} and m["seeds/td3bc/3"]["samples"][0]["steps"] == 15
 
 
 def test_demo_part_reports_the_child_process_wall_clock_memory_and_rates(tmp_path):

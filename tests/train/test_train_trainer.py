@@ -107,7 +107,8 @@ def test_replay_init_none_drops_dataset_at_switch(tmp_path, pendulum_npz):
                offline_steps=100, online_steps=0, eval_every=100, replay_init="none")
     trainer = Trainer(run, tmp_path / "none", quiet=True)
     assert int(trainer.offline.size) == 2000
-    trainer._begin(trainer.phases[1])
+    trainer.counters.phase = 1
+    trainer.begin_phase()
     assert int(trainer.offline.size) == 0 and trainer.online.capacity == run.buffer_size
 
 

@@ -1,0 +1,169 @@
+"""Several seeds of one run, trained together: ``seamrl train ALGO --task T --seeds 0,1,2``.
+
+Every seed is an ordinary :class:`~seamrl.train.Trainer` with its own run directory
+(``RUN_DIR/s<seed>``: config, metrics, checkpoints, summary), so each seed is also a normal run
+for ``seamrl eval``, ``plot``, ``table`` and ``export``. The seeds share one loaded dataset.
+
+Offline phases advance in lockstep: one jitted call applies ``vmap`` of
+:meth:`Trainer.train_chunk` to the stacked agent states and sampling keys, so S seeds run as one
+scanned program of S-wide matrix products instead of S programs; evaluation, logging and
+checkpoints stay per seed, between chunks. A seed's numbers match its single-seed run up to
+floating-point reassociation of the batched products. Phases that cannot be stacked run seed
+after seed, exactly as without ``--seeds``: online and rollout phases (their environments are
+stepped on the host), offline phases learning from a seed's own logged data, and seeds whose
+counters differ (a run killed between two seeds' checkpoints).
+
+``RUN_DIR/seeds.json`` lists the seeds; ``RUN_DIR/summary.json`` gathers the per-seed summaries
+with the mean and standard deviation of the final and best scores.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from seamrl.config import RunConfig
+from seamrl.errors import ConfigError
+from seamrl.train.trainer import Phase, Trainer, default_run_dir, load_run_config, write_config
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0,1,2"`` or ``"0-3"`` → a list of distinct seeds."""
+    try:
+        if "-" in text and "," not in text:
+            lo, hi = (int(x) for x in text.split("-"))
+            seeds = list(range(lo, hi + 1))
+        else:
+            seeds = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        seeds = []
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise ConfigError(f"--seeds '{text}' is not a list of distinct non-negative integers such as 0,1,2 or 0-3.")
+    return seeds
+
+
+def train_seeds(run: RunConfig, seeds: list[int], quiet: bool = False) -> tuple[dict, Path]:
+    """Start one run per seed under one directory; returns ``(gathered summary, run_dir)``."""
+    run_dir = Path(run.out) if run.out else default_run_dir(run, seeds)
+    runs = [replace(run, seed=s, out=str(run_dir / f"s{s}")) for s in seeds]
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "seeds.json").write_text(json.dumps({"seeds": seeds}) + "\n")
+    trainers = _trainers(runs, quiet)
+    for t in trainers:
+        write_config(t.run, getattr(t.state, "config", t.config), t.dir)
+    return fit_together(trainers, run_dir), run_dir
+
+
+def is_seeds_dir(run_dir: str | Path) -> bool:
+    return (Path(run_dir) / "seeds.json").exists()
+
+
+def resume_seeds(run_dir: str | Path, quiet: bool = False, steps: dict | None = None) -> tuple[dict, Path]:
+    """Continue every seed of a ``--seeds`` run from its own last checkpoint."""
+    from seamrl.train.trainer import restore_for_resume
+
+    run_dir = Path(run_dir)
+    seeds = json.loads((run_dir / "seeds.json").read_text())["seeds"]
+    old = [load_run_config(run_dir / f"s{s}") for s in seeds]
+    trainers = _trainers([replace(r, **(steps or {})) for r in old], quiet)
+    for t, r in zip(trainers, old):
+        restore_for_resume(t, r)
+    return fit_together(trainers, run_dir), run_dir
+
+
+def _trainers(runs: list[RunConfig], quiet: bool) -> list[Trainer]:
+    """One trainer per seed; the dataset is loaded once (only the first seed shows a progress bar)."""
+    first = Trainer(runs[0], runs[0].out, quiet)
+    return [first] + [Trainer(r, r.out, True, dataset=first.task_dataset) for r in runs[1:]]
+
+
+def fit_together(trainers: list[Trainer], run_dir: Path) -> dict:
+    """Run every seed to its end, stacking offline phases; write and return the gathered summary."""
+    for t in trainers:
+        t.start()
+    stacked = []
+    while not all(t.finished for t in trainers):
+        group = [t for t in trainers if not t.finished]
+        if _stackable(group):
+            for t in group:
+                t.begin_phase()
+            clocks = [t.clock() for t in group]
+            stacked.append(group[0].phase.index)
+            _offline_lockstep(group, group[0].phase)
+            for t, clock in zip(group, clocks):
+                t.end_phase(clock)
+        else:
+            for t in group:
+                t.run_phase()
+    summary = {**gather([t.finish() for t in trainers]), "stacked_phases": stacked}
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def _stackable(group: list[Trainer]) -> bool:
+    lead = group[0]
+    phase = lead.phase
+    same_place = all((t.counters.phase, t.counters.phase_step) == (lead.counters.phase, lead.counters.phase_step) for t in group)
+    # States stack when their leaves match; static fields (optimisers, apply functions) are rebuilt per
+    # seed from the same agent config, so they are equal in function though not as Python objects.
+    shapes = {tuple((x.shape, x.dtype) for x in jax.tree.leaves(t.state)) for t in group}
+    return (
+        len(group) > 1
+        and phase.kind == "offline"
+        and same_place
+        and not lead._logged(phase)
+        and len(shapes) == 1
+        and all(t.config == lead.config for t in group)
+    )
+
+
+def _offline_lockstep(group: list[Trainer], phase: Phase) -> None:
+    """The offline phase of every seed in ``group``: ``vmap``-ed scanned chunks, then per-seed events."""
+    lead = group[0]
+    keys = jnp.stack([t.sample_key for t in group])
+    ratio = lead._ratio(phase)
+    treedefs = [jax.tree.structure(t.state) for t in group]
+    for n in list(lead.offline_chunks(phase)):
+        stacked = [jnp.stack(xs) for xs in zip(*(jax.tree.leaves(t.state) for t in group))]
+        states = jax.tree.unflatten(treedefs[0], stacked)
+        states, metrics = _vmapped_chunk(lead, n, ratio)(states, keys, lead.offline, lead.online, lead.counters.grad_steps)
+        leaves = jax.tree.leaves(states)
+        for i, t in enumerate(group):
+            t.state = jax.tree.unflatten(treedefs[i], [x[i] for x in leaves])
+            t.counters.grad_steps += n
+            t.counters.pending.append(jax.tree.map(lambda x: x[i], metrics))
+            t.after_updates(phase, n)
+
+
+def _vmapped_chunk(lead: Trainer, k: int, ratio: float | None):
+    cache = lead.__dict__.setdefault("_vmapped", {})
+    if (k, ratio) not in cache:
+        chunk = functools.partial(lead.train_chunk, k=k, ratio=ratio)
+        cache[k, ratio] = jax.jit(jax.vmap(chunk, in_axes=(0, 0, None, None, None)))
+    return cache[k, ratio]
+
+
+def gather(summaries: list[dict]) -> dict:
+    """Per-seed summaries → one summary with mean ± std of the final and best scores."""
+    final = np.array([s["final"] for s in summaries], dtype=float)
+    best = np.array([s["best"] for s in summaries], dtype=float)
+    first = summaries[0]
+    return {
+        "algo": first["algo"],
+        "task": first["task"],
+        "setting": first["setting"],
+        "metric": first["metric"],
+        "seeds": [s["seed"] for s in summaries],
+        "final_mean": float(np.mean(final)),
+        "final_std": float(np.std(final)),
+        "best_mean": float(np.mean(best)),
+        "best_std": float(np.std(best)),
+        "wall_time": max(s["wall_time"] for s in summaries),
+        "runs": summaries,
+    }

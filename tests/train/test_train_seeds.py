@@ -1,0 +1,119 @@
+"""Seeds trained together (``--seeds``), extending a finished run, and a global compilation count."""
+
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from seamrl.config import RunConfig
+from seamrl.train import Trainer, load_trainer, resume, train
+from seamrl.train import trainer as trainer_mod
+from seamrl.train.seeds import parse_seeds, train_seeds
+
+OFFLINE = dict(algo="iql", task="Pendulum-v1", setting="offline", offline_steps=300, eval_every=100, checkpoint_every=100,
+               updates_per_call=100, eval_episodes=2)
+
+
+class Killed(Exception):
+    pass
+
+
+def _run(tmp_path, name, **kw):
+    agent = kw.pop("agent", {})
+    return RunConfig(**{**OFFLINE, **kw, "out": str(tmp_path / name)}, agent={"hidden_dims": (32, 32), **agent})
+
+
+def _params(run_dir):
+    return jax.tree.leaves(load_trainer(run_dir).state)
+
+
+def _max_diff(a, b):
+    return max(float(np.max(np.abs(np.asarray(x, np.float64) - np.asarray(y, np.float64)))) for x, y in zip(a, b))
+
+
+def test_parse_seeds():
+    assert parse_seeds("0,1,2") == [0, 1, 2] and parse_seeds("2-4") == [2, 3, 4]
+    for bad in ("", "a,b", "1,1", "-1"):
+        with pytest.raises(Exception, match="--seeds"):
+            parse_seeds(bad)
+
+
+def test_seeds_together_match_single_seed_runs(tmp_path, pendulum_npz):
+    summary, run_dir = train_seeds(_run(tmp_path, "together", dataset=str(pendulum_npz)), [3, 4], quiet=True)
+    assert json.loads((run_dir / "seeds.json").read_text()) == {"seeds": [3, 4]}
+    assert summary["seeds"] == [3, 4] and [r["grad_steps"] for r in summary["runs"]] == [300, 300]
+    assert summary["stacked_phases"] == [0]  # the offline phase ran vmapped, not seed after seed
+    assert json.loads((run_dir / "summary.json").read_text())["final_mean"] == pytest.approx(np.mean([r["final"] for r in summary["runs"]]))
+    alone = {}
+    for seed in (3, 4):
+        _, d = train(_run(tmp_path, f"alone{seed}", dataset=str(pendulum_npz), seed=seed), quiet=True)
+        alone[seed] = _params(d)
+        rows = (run_dir / f"s{seed}" / "metrics.csv").read_text().splitlines()
+        assert len(rows) == len((d / "metrics.csv").read_text().splitlines()) == 5  # header + start + 3 evaluations
+    together = {seed: _params(run_dir / f"s{seed}") for seed in (3, 4)}
+    # the same computation, batched: equal up to float reassociation; the seeds themselves differ
+    assert _max_diff(together[3], alone[3]) < 1e-3 and _max_diff(together[4], alone[4]) < 1e-3
+    assert _max_diff(together[3], together[4]) > 0.05
+
+
+def test_seeds_resume_after_a_kill_between_two_seeds_checkpoints(tmp_path, monkeypatch, pendulum_npz):
+    original, saves = Trainer.save, []
+
+    def save(self, name="latest", with_replay=True):
+        path = original(self, name, with_replay)
+        saves.append(self.run.seed)
+        if len(saves) == 3:  # seed 0 has saved twice, seed 1 once: their counters now differ
+            raise Killed
+        return path
+
+    monkeypatch.setattr(trainer_mod.Trainer, "save", save)
+    with pytest.raises(Killed):
+        train_seeds(_run(tmp_path, "killed", dataset=str(pendulum_npz)), [0, 1], quiet=True)
+    monkeypatch.setattr(trainer_mod.Trainer, "save", original)
+    summary, run_dir = resume(tmp_path / "killed", quiet=True)
+    assert [r["grad_steps"] for r in summary["runs"]] == [300, 300] and summary["stacked_phases"] == []
+    for seed in (0, 1):
+        assert len((run_dir / f"s{seed}" / "metrics.csv").read_text().splitlines()) == 5
+
+
+def test_extending_a_finished_run_equals_the_longer_run(tmp_path, pendulum_npz):
+    """Exact for agents without a learning-rate schedule over the phase length (IQL's cosine actor
+    schedule is rebuilt for the new length, so it would differ from step 0 on)."""
+    _, short = train(_run(tmp_path, "short", algo="td3bc", dataset=str(pendulum_npz), offline_steps=200), quiet=True)
+    summary, _ = resume(short, quiet=True, steps={"offline_steps": 300})
+    _, long = train(_run(tmp_path, "long", algo="td3bc", dataset=str(pendulum_npz)), quiet=True)
+    assert summary["grad_steps"] == 300 and summary["phases"][0]["steps"] == 300
+    assert json.loads((short / "config.json").read_text())["run"]["offline_steps"] == 300
+    assert _max_diff(_params(short), _params(long)) == 0.0
+    strip = lambda text: [line.split(",")[:4] + line.split(",")[5:] for line in text.splitlines()]  # noqa: E731 (no wall time)
+    assert strip((short / "metrics.csv").read_text()) == strip((long / "metrics.csv").read_text())
+
+
+def test_extending_an_online_run_keeps_its_replay(tmp_path):
+    kw = dict(algo="td3", task="Pendulum-v1", setting="online", online_steps=300, eval_every=150, checkpoint_every=150,
+              agent={"learning_starts": 100})
+    _, run_dir = train(_run(tmp_path, "online", **kw), quiet=True)
+    summary, _ = resume(run_dir, quiet=True, steps={"online_steps": 450})
+    assert summary["env_steps"] == 450 and summary["grad_steps"] == 350
+
+
+def test_no_compilation_after_warm_up_in_a_whole_run(tmp_path, pendulum_npz):
+    """Counts every XLA compilation (jax.monitoring) during an offline-to-online run: after the first
+    evaluation of the online phase (updates, acting, evaluation all compiled once), there are none."""
+    from jax import monitoring
+
+    events, trainer = [], None
+
+    def listener(name, _duration, **_kw):
+        if name == "/jax/core/compile/backend_compile_duration" and trainer is not None:
+            events.append((trainer.counters.phase, trainer.counters.phase_step))
+
+    monitoring.register_event_duration_secs_listener(listener)
+    run = _run(tmp_path, "compile", algo="sac", setting="offline-to-online", dataset=str(pendulum_npz), offline_steps=300,
+               online_steps=800, eval_every=200, checkpoint_every=400, update_every=1)
+    trainer = Trainer(run, tmp_path / "compile", quiet=True)
+    trainer.fit()
+    trainer = None
+    late = [e for e in events if e[0] > 1 or (e[0] == 1 and e[1] > 200)]
+    assert events and not late, f"compilations after warm-up at (phase, step) {late}"
