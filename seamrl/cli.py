@@ -194,10 +194,12 @@ def cmd_bench(args) -> int:
 def cmd_ope(args) -> int:
     from seamrl.ope import evaluate_run
 
-    r = evaluate_run(args.run_dir, args.dataset, args.horizon, args.starts, args.seed, args.max_epochs, args.out)
+    r = evaluate_run(args.run_dir, args.dataset, args.horizon, args.starts, args.seed, args.max_epochs, args.out, args.policies)
     d = r["dynamics"]
     print(f"{args.run_dir}: AM-Q {r['am_q']:.3f} (horizon {r['horizon']}, {r['starts']} start states, mean rollout length "
           f"{r['mean_rollout_length']:.1f}); dynamics: {d['epochs']} epochs, elites {d['elites']}, {d['fit_seconds']:.0f} s")
+    for p in r.get("policies", []):
+        print(f"{p['policy']}: AM-Q {p['am_q']:.3f} (mean rollout length {p['mean_rollout_length']:.1f})")
     return 0
 
 
@@ -284,6 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-epochs", dest="max_epochs", type=int, help="cap on dynamics training epochs (default: early stopping only)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="also write the result as JSON")
+    p.add_argument("--policies", nargs="+", metavar="POLICY_NPZ", help="also score these exported policies with the same model and critic")
     p.set_defaults(func=cmd_ope)
 
     from seamrl.data.suite import LOCOMOTION

@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from seamrl import algos
 from seamrl.config import task_family
 from seamrl.errors import ConfigError
 from seamrl.nets import dynamics
@@ -75,9 +76,15 @@ def critic_q(state) -> Callable[[jnp.ndarray, jnp.ndarray], jnp.ndarray]:
 
 
 def evaluate_run(run_dir: str | Path, dataset: str | None = None, horizon: int | None = None, starts: int = 512,
-                 seed: int = 0, max_epochs: int | None = None, out: str | Path | None = None) -> dict:
-    """Fit the §4.4 dynamics ensemble on ``dataset`` (default: the run's) and AM-Q the run's policy."""
+                 seed: int = 0, max_epochs: int | None = None, out: str | Path | None = None,
+                 policies: list[str | Path] | None = None) -> dict:
+    """Fit the §4.4 dynamics ensemble on ``dataset`` (default: the run's) and AM-Q the run's policy.
+
+    With ``policies`` (files of ``seamrl export``), the same model and the run's critic also score
+    each of those policies (``result["policies"]``): one fit, many policies, as when Uni-O4 ranks
+    candidate policies, and as the OPE-accuracy benchmark does (scripts/ope_accuracy.py)."""
     from seamrl.data import load_dataset
+    from seamrl.policy import load_policy
     from seamrl.train import load_trainer
     from seamrl.train.tasks import load_task_dataset, resolve_dataset_path
 
@@ -102,20 +109,21 @@ def evaluate_run(run_dir: str | Path, dataset: str | None = None, horizon: int |
                                         data.next_observations, config, dynamics.termination_for(run.task))
     fit_time = time.perf_counter() - t0
     idx = np.random.default_rng(seed).integers(0, len(data.observations), starts)
-    mean, std, clip = jnp.asarray(tf.obs_mean), jnp.asarray(tf.obs_std), tf.obs_clip
+    start_obs = jnp.asarray(data.observations[idx])
+    observe = _observation_fn(tf)
 
-    def observe(s):
-        z = (s - mean) / std
-        return jnp.clip(z, -clip, clip) if clip > 0 else z
+    def score(module, act_state, act_observe) -> tuple[float, float]:
+        """AM-Q of ``module.act``'s deterministic policy (with its own observation transform) under the run's critic."""
+        fn = jax.jit(lambda st, k: am_q(lambda s: module.act(st, act_observe(s), k, True), lambda s, a: q_fn(observe(s), a),
+                                        lambda s, a, kk: dynamics.step(model, s, a, kk), start_obs, horizon, k))
+        value, length = fn(act_state, jax.random.fold_in(key, 1))
+        return float(value), float(length)
 
-    algo = trainer.algo
-    value, length = jax.jit(lambda st, s0, k: am_q(
-        lambda o: algo.act(st, o, k, True), q_fn, lambda s, a, kk: dynamics.step(model, s, a, kk), s0, horizon, k, observe))(
-        state, jnp.asarray(data.observations[idx]), jax.random.fold_in(key, 1))
+    value, length = score(trainer.algo, state, observe)
     result = {
         "run_dir": str(run_dir),
-        "am_q": float(value),
-        "mean_rollout_length": float(length),
+        "am_q": value,
+        "mean_rollout_length": length,
         "horizon": horizon,
         "starts": starts,
         "dataset": dataset or run.dataset or run.task,
@@ -123,6 +131,24 @@ def evaluate_run(run_dir: str | Path, dataset: str | None = None, horizon: int |
         "dynamics": {"epochs": info["epochs"], "holdout_mse": info["holdout_mse"], "elites": info["elites"],
                      "fit_seconds": round(fit_time, 2), "config": asdict(config)},
     }
+    scored = []
+    for path in policies or []:
+        policy = load_policy(path)
+        value, length = score(algos.get(policy.meta["algo"]), policy._state, _observation_fn(policy.transforms))
+        scored.append({"policy": str(path), "am_q": value, "mean_rollout_length": length})
+    if policies:
+        result["policies"] = scored
     if out:
         Path(out).write_text(json.dumps(result, indent=2))
     return result
+
+
+def _observation_fn(tf) -> Callable[[jnp.ndarray], jnp.ndarray]:
+    """A run's frozen observation transform, in ``jnp`` (raw model states → what its networks see)."""
+    mean, std, clip = jnp.asarray(tf.obs_mean), jnp.asarray(tf.obs_std), tf.obs_clip
+
+    def observe(s):
+        z = (s - mean) / std
+        return jnp.clip(z, -clip, clip) if clip > 0 else z
+
+    return observe

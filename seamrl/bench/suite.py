@@ -221,7 +221,8 @@ UPDATE_KINDS = ("seamrl", "d3rlpy-update", "d3rlpy-fit", "pure-fixed", "pure-sam
 def _update_order(timers: dict, names: list[str]) -> dict:
     """Per algorithm: seamrl, d3rlpy (update, fit), pure JAX (fixed, sampled)."""
     algo_names = names + sorted({k.split("/", 1)[1] for k in timers} - set(names))
-    return {f"{kind}/{n}": timers[f"{kind}/{n}"] for n in algo_names for kind in UPDATE_KINDS if f"{kind}/{n}" in timers}
+    ordered = {f"{kind}/{n}": timers[f"{kind}/{n}"] for n in algo_names for kind in UPDATE_KINDS if f"{kind}/{n}" in timers}
+    return {**({"peak/matmul": timers["peak/matmul"]} if "peak/matmul" in timers else {}), **ordered}
 
 
 def run_bench(options: Options, log: Callable[[str], None] = print) -> dict:
@@ -260,8 +261,9 @@ def run_bench(options: Options, log: Callable[[str], None] = print) -> dict:
         configs: dict = {}
         if "updates" in options.parts:
             log(f"bench: compiling {len(names)} algorithms ...")
-            seamrl_timers, configs, errors = throughput.update_timers(names, options.updates_per_call, tmp)
+            seamrl_timers, configs, result["update_flops"], errors = throughput.update_timers(names, options.updates_per_call, tmp)
             timers.update({f"seamrl/{n}": t for n, t in seamrl_timers.items()})
+            timers["peak/matmul"] = throughput.matmul_timer()
             result["update_errors"] = errors
         if "d3rlpy" in options.parts:
             log("bench: starting the d3rlpy worker ...")
@@ -357,22 +359,30 @@ def markdown(result: dict) -> str:
     names = [k.split("/", 1)[1] for k in m if k.startswith(("seamrl/", "pure-", "d3rlpy-"))]
     names = list(dict.fromkeys(names))
     if names:
-        networks = result.get("networks", {})
+        networks, flops = result.get("networks", {}), result.get("update_flops", {})
+        peak = _rate(result, "peak/matmul", "flops")
         lines += [
             "",
             f"## Update throughput (gradient steps/s, batch 256, synthetic 17-d observations, 6-d actions, "
             f"{opts['updates_per_call']} updates per seamrl call)",
             "",
-            "| algorithm | networks | seamrl | d3rlpy update | d3rlpy fit step | seamrl / d3rlpy | pure JAX | pure JAX sampled | seamrl / pure |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| algorithm | networks | seamrl | d3rlpy update | d3rlpy fit step | seamrl / d3rlpy | pure JAX | pure JAX sampled "
+            "| seamrl / pure | GFLOP / update | seamrl GFLOP/s | % of matmul peak |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for n in names:
             seamrl, fit = _rate(result, f"seamrl/{n}"), _rate(result, f"d3rlpy-fit/{n}")
             pure_fixed = _rate(result, f"pure-fixed/{n}")
+            f = flops.get(n)
+            achieved = f * seamrl / 1e9 if f and seamrl else None
+            share = f"{100 * achieved * 1e9 / peak:.0f}%" if achieved and peak else "—"
             lines.append(
                 f"| {n} | {_nets(networks.get(n))} | {_fmt(seamrl)} | {_fmt(_rate(result, f'd3rlpy-update/{n}'))} | {_fmt(fit)} | "
-                f"{_ratio(seamrl, fit)} | {_fmt(pure_fixed)} | {_fmt(_rate(result, f'pure-sampled/{n}'))} | {_ratio(seamrl, pure_fixed)} |"
+                f"{_ratio(seamrl, fit)} | {_fmt(pure_fixed)} | {_fmt(_rate(result, f'pure-sampled/{n}'))} | {_ratio(seamrl, pure_fixed)} | "
+                f"{_fmt(f / 1e9 if f else None, 2)} | {_fmt(achieved)} | {share} |"
             )
+        if peak:
+            lines += ["", f"Dense float32 matmul on this machine (1024 × 1024, jitted): {peak / 1e9:,.0f} GFLOP/s, measured in the same rounds."]
         lines += [
             "",
             "seamrl: the trainer's offline update path (batches sampled on the device under `lax.scan`). "

@@ -135,17 +135,50 @@ def rollout_timer(trainer) -> Timer:
     return timed
 
 
-def update_timers(names: list[str], k: int, tmp: Path) -> tuple[dict[str, Timer], dict[str, dict], dict[str, str]]:
-    """Warmed-up timers per algorithm, each algorithm's agent config, and errors (name → reason)."""
+def update_flops(trainer) -> float | None:
+    """Floating-point operations of one ``update`` (XLA's cost analysis of the compiled update on a
+    batch of the trainer's shapes); None for rollout agents. The same math costs the same in any library."""
+    if trainer.rollouts:
+        return None
+    import jax.numpy as jnp
+
+    batch = {k: jnp.zeros((trainer.config.batch_size, *shape)) for k, shape in trainer._shapes.items()}
+    cost = jax.jit(trainer.algo.update).lower(trainer.state, batch).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    return float(cost["flops"]) if cost and "flops" in cost else None
+
+
+def matmul_timer(n: int = 1024, reps: int = 20) -> Timer:
+    """The machine's dense float32 matmul rate (``n × n`` products): the ceiling for MLP updates."""
+
+    a = jax.random.normal(jax.random.PRNGKey(0), (n, n))
+    step = jax.jit(lambda x: (x @ a) * (1.0 / n))
+
+    def timed() -> dict:
+        x = a
+        start = time.perf_counter()
+        for _ in range(reps):
+            x = step(x)
+        jax.block_until_ready(x)
+        return {"seconds": time.perf_counter() - start, "flops": 2.0 * n**3 * reps}
+
+    timed()
+    return timed
+
+
+def update_timers(names: list[str], k: int, tmp: Path) -> tuple[dict[str, Timer], dict, dict[str, float | None], dict[str, str]]:
+    """Warmed-up timers per algorithm, each algorithm's agent config, its FLOPs per update
+    (:func:`update_flops`), and errors (name → reason)."""
     data = synthetic_dataset(tmp / "synthetic.npz")
-    timers, configs, errors = {}, {}, {}
+    timers, configs, flops, errors = {}, {}, {}, {}
     for name in names:
         try:
-            trainer = _trainer(name, data, tmp / name, 10 * k)
+            trainer = _trainer(name, data, tmp / name, 100 * k)  # staged agents (BPPO, Uni-O4) stay in their first stage
             timer = rollout_timer(trainer) if trainer.rollouts else replay_timer(trainer, k)
             timer()  # compile + warm-up
             timers[name], configs[name] = timer, trainer.config
+            flops[name] = update_flops(trainer)
         except Exception as err:  # an algorithm that cannot be benchmarked is reported, not fatal
             errors[name] = f"{type(err).__name__}: {err}"
-    return timers, configs, errors
+    return timers, configs, flops, errors
 

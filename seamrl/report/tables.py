@@ -65,7 +65,10 @@ def runs_table(run_dirs: list[str]) -> str:
 
     import numpy as np
 
+    from seamrl.train.seeds import is_seeds_dir, seed_dirs
+
     rows, groups = [], {}
+    run_dirs = [x for d in run_dirs for x in (seed_dirs(d) if is_seeds_dir(d) else [d])]  # a --seeds run: one row per seed
     for d in run_dirs:
         path = Path(d) / "summary.json"
         if not path.exists():

@@ -64,13 +64,17 @@ def is_seeds_dir(run_dir: str | Path) -> bool:
     return (Path(run_dir) / "seeds.json").exists()
 
 
+def seed_dirs(run_dir: str | Path) -> list[Path]:
+    """The per-seed run directories of a ``--seeds`` run."""
+    return [Path(run_dir) / f"s{s}" for s in json.loads((Path(run_dir) / "seeds.json").read_text())["seeds"]]
+
+
 def resume_seeds(run_dir: str | Path, quiet: bool = False, steps: dict | None = None) -> tuple[dict, Path]:
     """Continue every seed of a ``--seeds`` run from its own last checkpoint."""
     from seamrl.train.trainer import restore_for_resume
 
     run_dir = Path(run_dir)
-    seeds = json.loads((run_dir / "seeds.json").read_text())["seeds"]
-    old = [load_run_config(run_dir / f"s{s}") for s in seeds]
+    old = [load_run_config(d) for d in seed_dirs(run_dir)]
     trainers = _trainers([replace(r, **(steps or {})) for r in old], quiet)
     for t, r in zip(trainers, old):
         restore_for_resume(t, r)

@@ -71,13 +71,15 @@ def test_markdown_of_every_part():
             "pure-sampled/iql": rate(450), "collect/raw": {"per_s": {"env_steps": 10000.0}},
             **{f"collect/{v}/{n}": {"per_s": {"env_steps": 1000.0 * n}} for v in collection.VARIANTS for n in (1, 2, 4, 8)},
             "eval": {"per_s": {"episodes": 2.0, "env_steps": 500.0}},
-            "seeds/iql/1": rate(400), "seeds/iql/4": rate(1000),
+            "seeds/iql/1": rate(400), "seeds/iql/4": rate(1000), "peak/matmul": {"per_s": {"flops": 400e9}},
         },
+        "update_flops": {"iql": 0.5e9},
         "demo": {"wall_s": 300.0, "user_s": 400.0, "system_s": 5.0, "maxrss_mib": 900.0, "returncode": 0,
                  "phases": [{"kind": "offline", "grad_steps_per_s": 450.0}, {"kind": "online", "env_steps_per_s": 200.0}]},
     }
     table = suite.markdown(result)
-    assert "| iql | 2×256 | 400 | 100 | 80.0 | 5.00 | 500 | 450 | 0.80 |" in table
+    assert "| iql | 2×256 | 400 | 100 | 80.0 | 5.00 | 500 | 450 | 0.80 | 0.50 | 200 | 50% |" in table  # 0.5 GFLOP × 400/s of 400
+    assert "400 GFLOP/s" in table
     assert "| 8 | 8,000 | 8,000 | 8,000 | 8,000 | 8,000 | 0.80 |" in table
     assert "| 2.00 | 500 | 250 |" in table and "| 300 | 405 | 900 | 450 | 200 | 0 |" in table
     assert "ppo: ConfigError" in table and "cql: TypeError" in table

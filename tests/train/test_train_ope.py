@@ -71,13 +71,16 @@ def test_ope_command_on_a_run(tmp_path, pendulum_npz, capsys):
                  "--eval-every", "100", "--eval-episodes", "1", "--set", "hidden_dims=16,16", "--set", "updates_per_call=100",
                  "--out", str(run_dir), "--quiet"]) == 0
     capsys.readouterr()
-    out = tmp_path / "ope.json"
+    out, own = tmp_path / "ope.json", tmp_path / "own.npz"
+    assert main(["export", str(run_dir), "--out", str(own)]) == 0
     assert main(["ope", str(run_dir), "--dataset", str(pendulum_npz), "--horizon", "20", "--starts", "64",
-                 "--max-epochs", "2", "--out", str(out)]) == 0
+                 "--max-epochs", "2", "--out", str(out), "--policies", str(own)]) == 0
     assert "AM-Q" in capsys.readouterr().out
     result = json.loads(out.read_text())
     assert np.isfinite(result["am_q"]) and result["horizon"] == 20 and result["mean_rollout_length"] == pytest.approx(20.0)
     assert len(result["dynamics"]["elites"]) == 5
+    (scored,) = result["policies"]  # the run's own policy, exported, scores the same under the same model and critic
+    assert scored["am_q"] == pytest.approx(result["am_q"], rel=1e-5)
 
 
 def test_ope_command_needs_a_q_critic_and_an_existing_dataset(tmp_path, pendulum_npz, capsys):

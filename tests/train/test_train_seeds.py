@@ -44,6 +44,11 @@ def test_seeds_together_match_single_seed_runs(tmp_path, pendulum_npz):
     assert json.loads((run_dir / "seeds.json").read_text()) == {"seeds": [3, 4]}
     assert summary["seeds"] == [3, 4] and [r["grad_steps"] for r in summary["runs"]] == [300, 300]
     assert summary["stacked_phases"] == [0]  # the offline phase ran vmapped, not seed after seed
+    from seamrl.report.tables import runs_table
+
+    table = runs_table([str(run_dir)])
+    assert "| iql | Pendulum-v1 | offline | 3 |" in table and "| iql | Pendulum-v1 | offline | 4 |" in table
+    assert "| iql | Pendulum-v1 | offline | 2 |" in table  # the mean ± std row over 2 seeds
     assert json.loads((run_dir / "summary.json").read_text())["final_mean"] == pytest.approx(np.mean([r["final"] for r in summary["runs"]]))
     alone = {}
     for seed in (3, 4):
