@@ -177,10 +177,11 @@ def weighted_advantage(adv: jnp.ndarray, omega: float | None) -> jnp.ndarray:
 
 
 def improve_step(actor, behaviour: dict, obs: jnp.ndarray, advantage_fn, key: jax.Array, clip, omega: float | None,
-                 ent_coef: float = 0.0):
+                 ent_coef: float = 0.0, penalty_fn=None):
     """One Adam step of π_θ on the clipped surrogate w.r.t. the behaviour policy π_k (Eq. 4 / 7).
 
-    ``advantage_fn(obs, actions) -> A`` (no gradient); actions a ~ π_k(·|s). Uni-O4 vmaps this over members.
+    ``advantage_fn(obs, actions) -> A`` (no gradient); actions a ~ π_k(·|s). Uni-O4 vmaps this over
+    members; its Eq. 25 adds ``penalty_fn(log π_θ(a|s), a)`` (unio4.disagreement_penalty).
     """
     mean_k, log_std_k = actor.apply_fn(behaviour, obs)
     actions = jax.lax.stop_gradient(gaussian_sample(key, mean_k, log_std_k))
@@ -189,9 +190,15 @@ def improve_step(actor, behaviour: dict, obs: jnp.ndarray, advantage_fn, key: ja
 
     def loss_fn(params):
         mean, log_std = actor.apply_fn(params, obs)
-        surrogate, clip_frac, approx_kl = ppo.clipped_surrogate(normal_log_prob(actions, mean, log_std), old_log_prob, adv, clip)
+        log_prob = normal_log_prob(actions, mean, log_std)
+        surrogate, clip_frac, approx_kl = ppo.clipped_surrogate(log_prob, old_log_prob, adv, clip)
         entropy = ppo.normal_entropy(log_std).mean()
-        return surrogate - ent_coef * entropy, {"actor_loss": surrogate, "clip_frac": clip_frac, "approx_kl": approx_kl, "entropy": entropy}
+        info = {"actor_loss": surrogate, "clip_frac": clip_frac, "approx_kl": approx_kl, "entropy": entropy}
+        loss = surrogate - ent_coef * entropy
+        if penalty_fn is not None:
+            info["penalty"] = penalty_fn(log_prob, actions)
+            loss = loss + info["penalty"]
+        return loss, info
 
     return apply_grad(actor, loss_fn)
 

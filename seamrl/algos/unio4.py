@@ -15,8 +15,9 @@ Offline phase (``update``, pure; stages by the offline step counter):
     code adds a small online check among the top 3, which a pure update cannot make).
 Online phase (§4.8): PPO (ppo.update_rollout) from the selected actor and the offline IQL V; Uni-O4's
   online values below; observations keep the frozen offline statistics.
-online-offline-online (§A.4, Eq. 25 without its disagreement term): the offline stage starts its
-  members from the online actor (no BC) and learns critics and dynamics from the new logs.
+online-offline-online (§A.4, Eq. 25): the offline stage starts its members from the online actor (no BC)
+  and learns critics and dynamics from the new logs; ``kl_update`` adds Eq. 25's disagreement term
+  −α (log π^i_θ(a|s) − sg(log π^j_k(a|s))) to member i's loss (j: the other member with the highest log-prob, or a random one).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from seamrl.algos.unio4_ensemble import (
     members_init,
     step_members,
 )
-from seamrl.nets import StateValue, critic_ensemble, dynamics
+from seamrl.nets import StateValue, critic_ensemble, dynamics, normal_log_prob
 
 SETTINGS = ("offline", "offline-to-online", "online-offline-online")
 POLICY = "gaussian"
@@ -79,6 +80,11 @@ class Config(ppo.Config):
     improve_grad_clip: float = 0.5
     ope_every: int = 100
     ope_horizon: int = 1000
+    # Eq. 25 (offline fine-tuning of the pipeline, code flag `is_kl_update`; off for D4RL): the loss of member i
+    # adds −α (log π^i_θ(a|s) − sg(log π^j_k(a|s))), j = the other member with the highest (max) or a random one
+    kl_update: bool = False
+    kl_alpha: float = 0.1
+    kl_strategy: str = "max"  # max | random
     # dynamics ensemble for AM-Q (§4.4)
     dynamics_members: int = 7
     dynamics_elites: int = 5
@@ -103,6 +109,8 @@ class Config(ppo.Config):
         super().__post_init__()
         if self.bc_mode not in BC_MODES:
             raise ValueError(f"bc_mode '{self.bc_mode}' is unknown; expected one of {', '.join(BC_MODES)}")
+        if self.kl_strategy not in ("max", "random"):
+            raise ValueError(f"kl_strategy '{self.kl_strategy}' is unknown; expected max or random")
 
 
 _WIDE = {"dynamics_hidden": (400,) * 4, "dynamics_lr": 3e-4}
@@ -244,15 +252,42 @@ def improve(state: State, batch: Batch, key: jax.Array) -> tuple[State, dict]:
     clip = config.improve_clip * (1.0 - jnp.minimum(i, config.decay_until) / config.improve_steps)
     adv = lambda o, a: q_min(state)(o, a) - state.value.apply_fn(state.value.params, o)  # noqa: E731
     step = partial(bppo.improve_step, obs=obs, advantage_fn=adv, clip=clip, omega=None)
-    improving, info = jax.vmap(lambda m, b, k: step(m, b, key=k))(improving, behaviour, jax.random.split(k_act, config.num_members))
+    k_act, k_other = jax.random.split(k_act)
+    behaviour_dist = jax.vmap(lambda p: state.improving.apply_fn(p, obs))(behaviour)  # (E, B, A) means and log-stds
+
+    def member_step(m, b, k, i):
+        penalty = None
+        if config.kl_update:
+            penalty = lambda log_prob, a: disagreement_penalty(  # noqa: E731
+                log_prob, other_log_prob(behaviour_dist, a, i, config.kl_strategy, jax.random.fold_in(k_other, i)), config.kl_alpha)
+        return step(m, b, key=k, penalty_fn=penalty)
+
+    members_index = jnp.arange(config.num_members)
+    improving, info = jax.vmap(member_step)(improving, behaviour, jax.random.split(k_act, config.num_members), members_index)
     actor = state.actor.replace(params=member(improving.params, jnp.argmax(last)))
-    info = {k: v.mean() for k, v in info.items()}
+    info = {"penalty": jnp.zeros(()), **{k: v.mean() for k, v in info.items()}}
     info.update(ope_best=best.max(), replaced=better.sum().astype(jnp.float32), selected=jnp.argmax(last).astype(jnp.float32))
     return state.replace(improving=improving, behaviour=behaviour, best=best, last=last, actor=actor), info
 
 
+def other_log_prob(behaviour_dist, actions: jnp.ndarray, i, strategy: str, key: jax.Array) -> jnp.ndarray:
+    """log π^j_k(a|s) of another member j ≠ i (Eq. 25): the highest over j (``max``) or one drawn at random."""
+    means, log_stds = behaviour_dist
+    log_probs = jax.vmap(lambda m, s: normal_log_prob(actions, m, s))(means, log_stds)  # (E, B)
+    count = log_probs.shape[0]
+    if strategy == "max":
+        return jnp.where((jnp.arange(count) == i)[:, None], -jnp.inf, log_probs).max(axis=0)
+    j = (i + 1 + jax.random.randint(key, (), 0, count - 1)) % count
+    return log_probs[j]
+
+
+def disagreement_penalty(log_prob: jnp.ndarray, others: jnp.ndarray, alpha: float) -> jnp.ndarray:
+    """−α · mean(log π^i_θ(a|s) − sg(log π^j_k(a|s)))  (Uni-O4 Eq. 25, §4.6 table)."""
+    return -alpha * jnp.mean(log_prob - jax.lax.stop_gradient(others))
+
+
 update = bppo.make_update(supervised, improve, ("value_loss", "v_mean", "critic_loss", "q_mean", "bc_loss", "disagreement"),
-                          ("actor_loss", "clip_frac", "approx_kl", "entropy", "ope_best", "replaced", "selected"))
+                          ("actor_loss", "clip_frac", "approx_kl", "entropy", "penalty", "ope_best", "replaced", "selected"))
 
 
 # ------------------------------------------------------------------ online (§4.8)

@@ -76,6 +76,8 @@ def sample(key: jax.Array, offline: Storage, online: Storage, batch_size: int, o
         first = jnp.arange(batch_size) < int(round(offline_ratio * batch_size))
         from_offline = (first | (n_on == 0)) & (n_off > 0)
     i_off = jax.random.randint(k_off, (batch_size,), 0, jnp.maximum(n_off, 1))
+    if offline_ratio == 1.0:  # offline phases: one gather (the same rows the general rule picks when n_off > 0)
+        return {k: v[i_off] for k, v in offline.arrays.items()}
     i_on = jax.random.randint(k_on, (batch_size,), 0, jnp.maximum(n_on, 1))
     batch = {}
     for k in offline.arrays:

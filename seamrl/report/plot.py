@@ -45,8 +45,11 @@ def plot_runs(run_dirs: list[str], out: str | None = None) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from seamrl.train.seeds import expand_run_dirs
+
     groups: dict[str, list] = defaultdict(list)
     ylabel, switches, task = "return", set(), ""
+    first, run_dirs = run_dirs[0], expand_run_dirs(run_dirs)  # a --seeds run: its seeds, averaged like separate runs
     for d in run_dirs:
         label, x, y, sw, ylabel = read_curve(Path(d))
         groups[label].append((x, y))
@@ -69,7 +72,7 @@ def plot_runs(run_dirs: list[str], out: str | None = None) -> str:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    path = Path(out) if out else Path(run_dirs[0]) / "curves.png"
+    path = Path(out) if out else Path(first) / "curves.png"
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return str(path)

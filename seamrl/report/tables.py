@@ -24,10 +24,10 @@ def print_summary(summary: dict, run_dir: Path) -> None:
 def algos_table() -> str:
     from seamrl import algos
 
-    rows = [f"{'name':<10}{'settings':<40}{'policy':<16}description"]
+    rows = [f"{'name':<10}{'settings':<52}{'policy':<16}description"]
     for name, description in algos.ALGORITHMS.items():
         module = algos.get(name)
-        rows.append(f"{name:<10}{', '.join(module.SETTINGS):<40}{module.POLICY:<16}{description}")
+        rows.append(f"{name:<10}{', '.join(module.SETTINGS):<52}{module.POLICY:<16}{description}")
     return "\n".join(rows)
 
 
@@ -65,10 +65,10 @@ def runs_table(run_dirs: list[str]) -> str:
 
     import numpy as np
 
-    from seamrl.train.seeds import is_seeds_dir, seed_dirs
+    from seamrl.train.seeds import expand_run_dirs
 
     rows, groups = [], {}
-    run_dirs = [x for d in run_dirs for x in (seed_dirs(d) if is_seeds_dir(d) else [d])]  # a --seeds run: one row per seed
+    run_dirs = expand_run_dirs(run_dirs)  # a --seeds run: one row per seed
     for d in run_dirs:
         path = Path(d) / "summary.json"
         if not path.exists():

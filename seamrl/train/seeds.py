@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -69,6 +70,11 @@ def seed_dirs(run_dir: str | Path) -> list[Path]:
     return [Path(run_dir) / f"s{s}" for s in json.loads((Path(run_dir) / "seeds.json").read_text())["seeds"]]
 
 
+def expand_run_dirs(run_dirs: list[str | Path]) -> list[Path]:
+    """Run directories with every ``--seeds`` run replaced by its per-seed directories (tables, plots)."""
+    return [x for d in run_dirs for x in (seed_dirs(d) if is_seeds_dir(d) else [Path(d)])]
+
+
 def resume_seeds(run_dir: str | Path, quiet: bool = False, steps: dict | None = None) -> tuple[dict, Path]:
     """Continue every seed of a ``--seeds`` run from its own last checkpoint."""
     from seamrl.train.trainer import restore_for_resume
@@ -104,7 +110,11 @@ def fit_together(trainers: list[Trainer], run_dir: Path) -> dict:
                 t.end_phase(clock)
         else:
             for t in group:
+                before = time.perf_counter()
                 t.run_phase()
+                for other in trainers:  # a seed's wall time counts its own work, not the wait for the others
+                    if other is not t:
+                        other.idle(time.perf_counter() - before)
     summary = {**gather([t.finish() for t in trainers]), "stacked_phases": stacked}
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary

@@ -44,6 +44,9 @@ def resolve_dataset_path(spec: str) -> Path:
         return package_asset(spec.split(":", 1)[1])
     if Path(spec).expanduser().exists():
         return Path(spec).expanduser()
+    registered = task_dataset_spec(spec)  # a dataset task's name (suite, D4RL, demo) stands for its dataset
+    if registered and registered != spec:
+        return resolve_dataset_path(registered)
     for path in candidate_paths(spec):
         if path.exists():
             return path

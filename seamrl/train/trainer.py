@@ -383,6 +383,10 @@ class Trainer:
             (self._rollout_phase if self.rollouts else self._online_phase)(phase)
         self.end_phase(clock)
 
+    def idle(self, seconds: float) -> None:
+        """Leave ``seconds`` out of this run's wall time (time spent on other seeds of a ``--seeds`` run)."""
+        self._t0 += seconds
+
     def clock(self) -> tuple[float, int, int]:
         return time.perf_counter(), self.counters.grad_steps, self.counters.env_steps
 

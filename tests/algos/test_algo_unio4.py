@@ -3,6 +3,8 @@ learning smoke test on the bandit, and a short offline-to-online trainer run (sw
 
 from __future__ import annotations
 
+import csv
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -59,6 +61,23 @@ def test_heuristic_gradient_is_a_rescaled_bc_gradient():
 def test_gaussian_kl_hand_value():
     kl = gaussian_kl(jnp.array([0.5]), jnp.array([0.0]), jnp.array([0.0]), jnp.log(jnp.array([2.0])))
     np.testing.assert_allclose(kl, np.log(2.0) + (1 + 0.25) / 8 - 0.5, rtol=1e-6)
+
+
+def test_eq25_other_member_log_prob_and_penalty_hand_values():
+    """Eq. 25: log π^j_k(a|s) of the best other member (max) or a random other one; penalty −α mean(log π_θ − sg(·))."""
+    logp = _logp(MEAN[..., 0], LOG_STD[..., 0], ACTIONS[None, :, 0])  # (3 members, 2 samples)
+    dist = (jnp.asarray(MEAN), jnp.asarray(LOG_STD))
+    for i in range(3):
+        best = unio4.other_log_prob(dist, jnp.asarray(ACTIONS), i, "max", jax.random.PRNGKey(0))
+        np.testing.assert_allclose(best, np.max(np.delete(logp, i, axis=0), axis=0), rtol=1e-5)
+        key = lambda x: tuple(round(float(v), 4) for v in x)  # noqa: E731
+        drawn = {key(unio4.other_log_prob(dist, jnp.asarray(ACTIONS), i, "random", jax.random.PRNGKey(k))) for k in range(20)}
+        assert drawn == {key(logp[j]) for j in range(3) if j != i}  # every other member, never i itself
+    log_prob = jnp.array([-1.0, -2.0])
+    penalty = unio4.disagreement_penalty(log_prob, jnp.array([-0.5, -3.0]), 0.1)
+    np.testing.assert_allclose(penalty, -0.1 * np.mean([-0.5, 1.0]), rtol=1e-6)
+    grad = jax.grad(lambda lp, o: unio4.disagreement_penalty(lp, o, 0.1), argnums=(0, 1))(log_prob, jnp.zeros(2))
+    np.testing.assert_allclose(grad[0], [-0.05, -0.05]) and np.testing.assert_allclose(grad[1], [0.0, 0.0])
 
 
 SMALL = dict(hidden_dims=(64, 64), q_hidden=(64, 64), v_hidden=(64, 64), batch_size=256, num_members=3, bc_lr=1e-3, q_lr=1e-3,
@@ -140,7 +159,7 @@ def test_online_offline_online_logs_the_changed_env(tmp_path):
 
     run = RunConfig(algo="unio4", task="Hopper-v5", setting="online-offline-online", offline_steps=40, online_steps=64,
                     eval_every=64, eval_episodes=1, updates_per_call=20, log_steps=256, env_friction=0.8, env_mass_scale=1.2,
-                    seed=0, out=str(tmp_path / "ooo"), agent={**TINY, "normalize_observations": False})
+                    seed=0, out=str(tmp_path / "ooo"), agent={**TINY, "normalize_observations": False, "kl_update": True})
     trainer = Trainer(run, tmp_path / "ooo", quiet=True)
     assert trainer.dataset is None  # no dataset needed: stage 2 learns from the logs
     summary = trainer.fit()
@@ -150,3 +169,6 @@ def test_online_offline_online_logs_the_changed_env(tmp_path):
     assert len(logs) == 256 and len(trainer.dataset) == 256
     assert trainer._evaluator_kwargs == {"friction": 0.8, "mass_scale": 1.2}
     assert bool(trainer.state.from_actor) and bool(trainer.state.model_ready)
+    rows = list(csv.DictReader(open(tmp_path / "ooo" / "metrics.csv")))
+    penalties = [float(r["penalty"]) for r in rows if r["phase"] == "1" and r["penalty"] not in ("", "nan")]
+    assert penalties and all(np.isfinite(penalties)) and any(p != 0.0 for p in penalties)  # Eq. 25's term is on

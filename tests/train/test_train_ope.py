@@ -93,3 +93,12 @@ def test_ope_command_needs_a_q_critic_and_an_existing_dataset(tmp_path, pendulum
     assert "needs a Q critic" in err and "'ppo'" in err and len(err.strip().splitlines()) == 1
     assert main(["ope", str(run_dir), "--dataset", "/nonexistent.npz"]) == 2
     assert "/nonexistent.npz" in capsys.readouterr().err
+
+
+def test_a_dataset_task_name_resolves_to_its_dataset_file():
+    """`--dataset hopper-medium-demo-v0` (a task name, not a path) means that task's dataset, for `ope` as for `train`."""
+    from seamrl.train.tasks import package_asset, resolve_dataset_path
+
+    assert resolve_dataset_path("hopper-medium-demo-v0") == package_asset("hopper-medium-demo-v0.npz")
+    with pytest.raises(Exception, match="hopper-medium-v2.hdf5"):
+        resolve_dataset_path("hopper-medium-v2")  # a D4RL name without its file: the one-sentence error
