@@ -3,7 +3,7 @@
 # phases vmapped), JOBS runs at a time (default 2, one per core). Re-running skips finished runs and
 # resumes killed ones. Extra arguments go to every `seamrl train` (e.g. --setting, --online-steps, --set).
 #   bash benchmarks/sweep.sh OUT STEPS "ALGO ..." "TASK ..." [SEEDS] [extra seamrl train args ...]
-# STEPS is the offline gradient-step budget; evaluation every STEPS/10 steps, 10 episodes.
+# STEPS is the offline gradient-step budget; evaluation and a resumable checkpoint every STEPS/10 steps, 10 episodes.
 set -euo pipefail
 out=$1; steps=$2; algos=$3; tasks=$4; seeds=${5:-0,1,2}; shift 5 2>/dev/null || shift $#
 extra="$*"; jobs=${JOBS:-2}
@@ -11,7 +11,8 @@ one() {  # algo task
   local dir=$out/$1-$2
   if [ -f $dir/summary.json ]; then return; fi
   if [ -f $dir/seeds.json ]; then seamrl train --resume $dir --quiet > /dev/null; return; fi
-  seamrl train $1 --task $2 --offline-steps $steps --eval-every $((steps / 10)) --seeds $seeds --out $dir --quiet $extra > /dev/null
+  seamrl train $1 --task $2 --offline-steps $steps --eval-every $((steps / 10)) --seeds $seeds --out $dir --quiet \
+    --set checkpoint_every=$((steps / 10)) $extra > /dev/null
 }
 export -f one; export steps out seeds extra
 for task in $tasks; do

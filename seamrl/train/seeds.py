@@ -144,23 +144,47 @@ def _offline_lockstep(group: list[Trainer], phase: Phase) -> None:
     ratio = lead._ratio(phase)
     treedefs = [jax.tree.structure(t.state) for t in group]
     for n in list(lead.offline_chunks(phase)):
-        stacked = [jnp.stack(xs) for xs in zip(*(jax.tree.leaves(t.state) for t in group))]
-        states = jax.tree.unflatten(treedefs[0], stacked)
-        states, metrics = _vmapped_chunk(lead, n, ratio)(states, keys, lead.offline, lead.online, lead.counters.grad_steps)
+        per_seed = [jax.tree.leaves(t.state) for t in group]
+        shared = shared_leaves(per_seed)
+        try:
+            states, metrics = _run_chunk(lead, n, ratio, treedefs[0], per_seed, shared, keys)
+        except ValueError as err:  # a shared integer leaf came out different per seed: batch every leaf
+            if "out_axes" not in str(err):
+                raise
+            shared = tuple(False for _ in shared)
+            states, metrics = _run_chunk(lead, n, ratio, treedefs[0], per_seed, shared, keys)
         leaves = jax.tree.leaves(states)
         for i, t in enumerate(group):
-            t.state = jax.tree.unflatten(treedefs[i], [x[i] for x in leaves])
+            t.state = jax.tree.unflatten(treedefs[i], [x if same else x[i] for x, same in zip(leaves, shared)])
             t.counters.grad_steps += n
             t.counters.pending.append(jax.tree.map(lambda x: x[i], metrics))
             t.after_updates(phase, n)
 
 
-def _vmapped_chunk(lead: Trainer, k: int, ratio: float | None):
+def shared_leaves(per_seed: list[list]) -> tuple[bool, ...]:
+    """Integer leaves equal in every seed (step counters) stay unbatched under ``vmap``: a ``lax.cond`` on
+    them (TD3's delayed actor step, BPPO / Uni-O4 stages) stays a branch instead of becoming a ``select``
+    that runs both sides for every seed."""
+    def same(xs) -> bool:
+        return jnp.issubdtype(xs[0].dtype, jnp.integer) and xs[0].size <= 16 and all(bool((x == xs[0]).all()) for x in xs[1:])
+
+    return tuple(same(xs) for xs in zip(*per_seed))
+
+
+def _run_chunk(lead: Trainer, n: int, ratio, treedef, per_seed: list[list], shared: tuple[bool, ...], keys):
+    leaves = [xs[0] if same else jnp.stack(xs) for xs, same in zip(zip(*per_seed), shared)]
+    chunk = _vmapped_chunk(lead, n, ratio, treedef, shared)
+    return chunk(jax.tree.unflatten(treedef, leaves), keys, lead.offline, lead.online, lead.counters.grad_steps)
+
+
+def _vmapped_chunk(lead: Trainer, k: int, ratio: float | None, treedef, shared: tuple[bool, ...]):
     cache = lead.__dict__.setdefault("_vmapped", {})
-    if (k, ratio) not in cache:
+    key = (k, ratio, treedef, shared)  # the treedef: its static fields must match the axes' (a hook may rebuild them)
+    if key not in cache:
         chunk = functools.partial(lead.train_chunk, k=k, ratio=ratio)
-        cache[k, ratio] = jax.jit(jax.vmap(chunk, in_axes=(0, 0, None, None, None)))
-    return cache[k, ratio]
+        axes = jax.tree.unflatten(treedef, [None if same else 0 for same in shared])
+        cache[key] = jax.jit(jax.vmap(chunk, in_axes=(axes, 0, None, None, None), out_axes=(axes, 0)))
+    return cache[key]
 
 
 def gather(summaries: list[dict]) -> dict:

@@ -3,6 +3,7 @@
 import json
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -39,20 +40,29 @@ def test_parse_seeds():
             parse_seeds(bad)
 
 
-def test_seeds_together_match_single_seed_runs(tmp_path, pendulum_npz):
-    summary, run_dir = train_seeds(_run(tmp_path, "together", dataset=str(pendulum_npz)), [3, 4], quiet=True)
+def test_shared_leaves_are_equal_integer_counters():
+    from seamrl.train.seeds import shared_leaves
+
+    a = [jnp.int32(5), jnp.zeros(3), jax.random.PRNGKey(0), jnp.arange(3)]
+    b = [jnp.int32(5), jnp.zeros(3), jax.random.PRNGKey(1), jnp.arange(3) + 1]
+    assert shared_leaves([a, b]) == (True, False, False, False)  # floats and keys are always per seed
+
+
+@pytest.mark.parametrize("algo", ["iql", "td3bc"])  # td3bc: a cond on the shared step counter (delayed actor step)
+def test_seeds_together_match_single_seed_runs(tmp_path, pendulum_npz, algo):
+    summary, run_dir = train_seeds(_run(tmp_path, "together", dataset=str(pendulum_npz), algo=algo), [3, 4], quiet=True)
     assert json.loads((run_dir / "seeds.json").read_text()) == {"seeds": [3, 4]}
     assert summary["seeds"] == [3, 4] and [r["grad_steps"] for r in summary["runs"]] == [300, 300]
     assert summary["stacked_phases"] == [0]  # the offline phase ran vmapped, not seed after seed
     from seamrl.report.tables import runs_table
 
     table = runs_table([str(run_dir)])
-    assert "| iql | Pendulum-v1 | offline | 3 |" in table and "| iql | Pendulum-v1 | offline | 4 |" in table
-    assert "| iql | Pendulum-v1 | offline | 2 |" in table  # the mean ± std row over 2 seeds
+    assert f"| {algo} | Pendulum-v1 | offline | 3 |" in table and f"| {algo} | Pendulum-v1 | offline | 4 |" in table
+    assert f"| {algo} | Pendulum-v1 | offline | 2 |" in table  # the mean ± std row over 2 seeds
     assert json.loads((run_dir / "summary.json").read_text())["final_mean"] == pytest.approx(np.mean([r["final"] for r in summary["runs"]]))
     alone = {}
     for seed in (3, 4):
-        _, d = train(_run(tmp_path, f"alone{seed}", dataset=str(pendulum_npz), seed=seed), quiet=True)
+        _, d = train(_run(tmp_path, f"alone{seed}", dataset=str(pendulum_npz), seed=seed, algo=algo), quiet=True)
         alone[seed] = _params(d)
         rows = (run_dir / f"s{seed}" / "metrics.csv").read_text().splitlines()
         assert len(rows) == len((d / "metrics.csv").read_text().splitlines()) == 5  # header + start + 3 evaluations
