@@ -14,6 +14,7 @@ policies (leave-one-out): the fraction of policies within 10% and 25% of the tru
 
     python scripts/ope_accuracy.py CRITIC_RUN --env hopper --dataset hopper-medium-replay-v0 \\
         --out benchmarks/ope-accuracy-hopper
+    python scripts/ope_accuracy.py --replot benchmarks/ope-accuracy-hopper.json   # redraw the plot only
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import numpy as np
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("critic_run")
+    parser.add_argument("critic_run", nargs="?")
     parser.add_argument("--env", default="hopper")
     parser.add_argument("--dataset", default="hopper-medium-replay-v0")
     parser.add_argument("--episodes", type=int, default=10)
@@ -36,7 +37,11 @@ def main() -> None:
     parser.add_argument("--horizon", type=int, default=1000)
     parser.add_argument("--max-epochs", type=int, default=None)
     parser.add_argument("--out", default="benchmarks/ope-accuracy")
+    parser.add_argument("--replot", metavar="JSON", help="only redraw the plot of an earlier result")
     args = parser.parse_args()
+    if args.replot:
+        plot(json.loads(Path(args.replot).read_text()), Path(args.replot).with_suffix(".png"))
+        return
 
     from scipy import stats
 
@@ -80,24 +85,32 @@ def main() -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n")
+    plot(summary, out.with_suffix(".png"))
+    print(json.dumps({k: summary[k] for k in ("spearman", "kendall", "within_10pct", "within_25pct")}))
+    for row in summary["policies"]:
+        print(f"{row['policy']:<28} true {row['true_return']:8.1f}  AM-Q {row['am_q']:8.3f}  LOO error {row['loo_error']:.2f}")
 
+
+def plot(summary: dict, path: Path) -> None:
+    """AM-Q against true return, one labelled point per policy (``--replot JSON`` redraws it)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5, 4))
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    rows = summary["policies"]
+    amq, true = [r["am_q"] for r in rows], [r["true_return"] for r in rows]
     ax.scatter(amq, true)
-    for p, a, t in zip(paths, amq, true):
-        ax.annotate(p.stem.replace(f"{args.env}-", ""), (a, t), fontsize=6, xytext=(3, 3), textcoords="offset points")
-    ax.set_xlabel(f"AM-Q (critic of {Path(args.critic_run).name}, model on {args.dataset})")
-    ax.set_ylabel("true return (deterministic)")
-    ax.set_title(f"{manifest['env']}: Spearman {summary['spearman']:.2f}, Kendall {summary['kendall']:.2f}", fontsize=9)
+    for r in rows:
+        name = Path(r["policy"]).stem.split("-", 1)[1]
+        ax.annotate(name, (r["am_q"], r["true_return"]), fontsize=6, xytext=(3, 3), textcoords="offset points")
+    ax.set_xlabel("AM-Q (mean Q over model rollouts)")
+    ax.set_ylabel("true return (deterministic, real env)")
+    ax.set_title(f"{summary['env']}: critic and model on {summary['dataset']}\n"
+                 f"Spearman {summary['spearman']:.2f}, Kendall {summary['kendall']:.2f}", fontsize=9)
     fig.tight_layout()
-    fig.savefig(out.with_suffix(".png"), dpi=120)
-    print(json.dumps({k: summary[k] for k in ("spearman", "kendall", "within_10pct", "within_25pct")}))
-    for row in summary["policies"]:
-        print(f"{row['policy']:<28} true {row['true_return']:8.1f}  AM-Q {row['am_q']:8.3f}  LOO error {row['loo_error']:.2f}")
+    fig.savefig(path, dpi=120)
 
 
 if __name__ == "__main__":
