@@ -42,6 +42,8 @@ def main() -> None:
     if args.replot:
         plot(json.loads(Path(args.replot).read_text()), Path(args.replot).with_suffix(".png"))
         return
+    if not args.critic_run:
+        parser.error("CRITIC_RUN (a run directory with a Q critic) is needed unless --replot is given")
 
     from scipy import stats
 

@@ -253,14 +253,14 @@ def improve(state: State, batch: Batch, key: jax.Array) -> tuple[State, dict]:
     adv = lambda o, a: q_min(state)(o, a) - state.value.apply_fn(state.value.params, o)  # noqa: E731
     step = partial(bppo.improve_step, obs=obs, advantage_fn=adv, clip=clip, omega=None)
     k_act, k_other = jax.random.split(k_act)
-    behaviour_dist = jax.vmap(lambda p: state.improving.apply_fn(p, obs))(behaviour)  # (E, B, A) means and log-stds
+    if config.kl_update:  # Eq. 25: every member's behaviour policy, (E, B, A) means and log-stds
+        behaviour_dist = jax.vmap(lambda p: state.improving.apply_fn(p, obs))(behaviour)
 
     def member_step(m, b, k, i):
-        penalty = None
-        if config.kl_update:
-            penalty = lambda log_prob, a: disagreement_penalty(  # noqa: E731
-                log_prob, other_log_prob(behaviour_dist, a, i, config.kl_strategy, jax.random.fold_in(k_other, i)), config.kl_alpha)
-        return step(m, b, key=k, penalty_fn=penalty)
+        if not config.kl_update:
+            return step(m, b, key=k)
+        others = lambda a: other_log_prob(behaviour_dist, a, i, config.kl_strategy, jax.random.fold_in(k_other, i))  # noqa: E731
+        return step(m, b, key=k, penalty_fn=lambda log_prob, a: disagreement_penalty(log_prob, others(a), config.kl_alpha))
 
     members_index = jnp.arange(config.num_members)
     improving, info = jax.vmap(member_step)(improving, behaviour, jax.random.split(k_act, config.num_members), members_index)

@@ -83,13 +83,13 @@ def seeds_timer(trainer, seeds: int, k: int) -> Timer:
     work = seed-steps (``seeds · k``)."""
     import jax.numpy as jnp
 
-    from seamrl.train.seeds import _vmapped_chunk, shared_leaves
+    from seamrl.train.seeds import _vmapped_chunk, shared_leaves, stack_states
 
     states = [algos.get(trainer.run.algo).init(jax.random.PRNGKey(s), trainer.agent_spec, trainer.config) for s in range(seeds)]
     per_seed = [jax.tree.leaves(st) for st in states]
     shared = shared_leaves(per_seed)  # as in seamrl/train/seeds.py (with one seed: its step counters)
     treedef = jax.tree.structure(states[0])
-    stacked = jax.tree.unflatten(treedef, [xs[0] if same else jnp.stack(xs) for xs, same in zip(zip(*per_seed), shared)])
+    stacked = stack_states(treedef, per_seed, shared)
     keys = jnp.stack([jax.random.PRNGKey(100 + s) for s in range(seeds)])
     chunk, box = _vmapped_chunk(trainer, k, 1.0, treedef, shared), [stacked]
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from seamrl.config import RunConfig
 from seamrl.errors import ConfigError
-from seamrl.train.trainer import Phase, Trainer, default_run_dir, load_run_config, write_config
+from seamrl.train.trainer import Phase, Trainer, default_run_dir, load_run_config
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -57,7 +57,7 @@ def train_seeds(run: RunConfig, seeds: list[int], quiet: bool = False) -> tuple[
     (run_dir / "seeds.json").write_text(json.dumps({"seeds": seeds}) + "\n")
     trainers = _trainers(runs, quiet)
     for t in trainers:
-        write_config(t.run, getattr(t.state, "config", t.config), t.dir)
+        t.write_config()
     return fit_together(trainers, run_dir), run_dir
 
 
@@ -171,10 +171,14 @@ def shared_leaves(per_seed: list[list]) -> tuple[bool, ...]:
     return tuple(same(xs) for xs in zip(*per_seed))
 
 
+def stack_states(treedef, per_seed: list[list], shared: tuple[bool, ...]):
+    """One state whose leaves are stacked over seeds, except the ``shared`` ones (taken from the first seed)."""
+    return jax.tree.unflatten(treedef, [xs[0] if same else jnp.stack(xs) for xs, same in zip(zip(*per_seed), shared)])
+
+
 def _run_chunk(lead: Trainer, n: int, ratio, treedef, per_seed: list[list], shared: tuple[bool, ...], keys):
-    leaves = [xs[0] if same else jnp.stack(xs) for xs, same in zip(zip(*per_seed), shared)]
     chunk = _vmapped_chunk(lead, n, ratio, treedef, shared)
-    return chunk(jax.tree.unflatten(treedef, leaves), keys, lead.offline, lead.online, lead.counters.grad_steps)
+    return chunk(stack_states(treedef, per_seed, shared), keys, lead.offline, lead.online, lead.counters.grad_steps)
 
 
 def _vmapped_chunk(lead: Trainer, k: int, ratio: float | None, treedef, shared: tuple[bool, ...]):

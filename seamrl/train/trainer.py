@@ -383,6 +383,10 @@ class Trainer:
             (self._rollout_phase if self.rollouts else self._online_phase)(phase)
         self.end_phase(clock)
 
+    def write_config(self) -> None:
+        """``config.json``: the run and the agent config as resolved by ``init`` (e.g. IVR's α)."""
+        write_config(self.run, getattr(self.state, "config", self.config), self.dir)
+
     def idle(self, seconds: float) -> None:
         """Leave ``seconds`` out of this run's wall time (time spent on other seeds of a ``--seeds`` run)."""
         self._t0 += seconds
@@ -669,7 +673,7 @@ def train(run: RunConfig, quiet: bool = False) -> tuple[dict, Path]:
     """Start a new run; returns ``(summary, run_dir)``."""
     run_dir = Path(run.out) if run.out else default_run_dir(run)
     trainer = Trainer(run, run_dir, quiet)
-    write_config(run, getattr(trainer.state, "config", trainer.config), run_dir)  # as resolved by init (e.g. IVR's α)
+    trainer.write_config()
     return trainer.fit(), run_dir
 
 

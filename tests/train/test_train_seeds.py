@@ -111,6 +111,10 @@ def test_extending_an_online_run_keeps_its_replay(tmp_path):
     _, run_dir = train(_run(tmp_path, "online", **kw), quiet=True)
     summary, _ = resume(run_dir, quiet=True, steps={"online_steps": 450})
     assert summary["env_steps"] == 450 and summary["grad_steps"] == 350
+    from seamrl.train import checkpoint
+
+    saved = checkpoint.load(run_dir / "checkpoints" / "latest.ckpt")["online"]
+    assert saved["arrays"]["observations"].shape[0] == 450  # the 300 earlier transitions were kept, not replaced
 
 
 def test_no_compilation_after_warm_up_in_a_whole_run(tmp_path, pendulum_npz):
