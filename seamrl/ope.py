@@ -43,22 +43,26 @@ def am_q(
     key: jax.Array,
     observe: Callable[[jnp.ndarray], jnp.ndarray] = lambda s: s,
 ) -> tuple[jnp.ndarray, jnp.ndarray]:
-    """``(AM-Q, mean rollout length)``; ``model_step(s, a, key) -> (s', r, terminal)`` on raw states."""
+    """``(AM-Q, mean rollout length)``; ``model_step(s, a, key) -> (s', r, terminal)`` on raw states.
 
-    def body(carry, k):
-        obs, alive = carry
+    A ``lax.while_loop`` that stops once every rollout has terminated (§4.5 step 2, as the official
+    loop), so poor policies cost a few model steps instead of ``horizon``; step t uses ``fold_in(key, t)``."""
+
+    def body(carry):
+        t, obs, alive, q_sum, count = carry
         seen = observe(obs)
         action = jnp.clip(policy(seen), -1.0, 1.0)
         q = q_fn(seen, action)
-        nxt, _, terminal = model_step(obs, action, k)
+        nxt, _, terminal = model_step(obs, action, jax.random.fold_in(key, t))
         still = alive & ~terminal
         nxt = jnp.where(still[:, None], nxt, obs)  # finished rollouts stay put (no NaN from diverged states)
-        return (nxt, still), (jnp.where(alive, q, 0.0), alive)
+        return t + 1, nxt, still, q_sum + jnp.where(alive, q, 0.0).sum(), count + alive.sum()
 
     alive0 = jnp.ones(start_obs.shape[0], bool)
-    _, (qs, alive) = jax.lax.scan(body, (start_obs, alive0), jax.random.split(key, horizon))
-    count = alive.sum()
-    return qs.sum() / jnp.maximum(count, 1), count / start_obs.shape[0]
+    zero = jnp.zeros((), jnp.float32)
+    init = (jnp.zeros((), jnp.int32), start_obs, alive0, zero, zero)
+    _, _, _, q_sum, count = jax.lax.while_loop(lambda c: (c[0] < horizon) & c[2].any(), body, init)
+    return q_sum / jnp.maximum(count, 1.0), count / start_obs.shape[0]
 
 
 def critic_q(state) -> Callable[[jnp.ndarray, jnp.ndarray], jnp.ndarray]:

@@ -96,12 +96,23 @@ def predict(model: DynamicsModel, obs: jnp.ndarray, act: jnp.ndarray) -> tuple[j
 
 
 def step(model: DynamicsModel, obs: jnp.ndarray, act: jnp.ndarray, key: jax.Array):
-    """Sample ``(s', r, terminal)`` for a batch: one uniformly random elite per transition."""
+    """Sample ``(s', r, terminal)`` for a batch: a uniformly random elite per transition.
+
+    The batch is shuffled and dealt to the elites in equal shares (each row's elite is uniform; the
+    counts are balanced), so each row goes through one member's network only: the cost of one member
+    on the batch instead of all E members (:func:`predict`), 7× less for the §4.4 ensemble."""
     k_member, k_noise = jax.random.split(key)
-    mean, logvar = predict(model, obs, act)
+    n, elites = obs.shape[0], model.elites.shape[0]
+    share = -(-n // elites)
+    perm = jax.random.permutation(k_member, n)
+    rows = jnp.concatenate([perm, perm[: elites * share - n]]).reshape(elites, share)  # elite j gets rows[j]
+    x = (jnp.concatenate([obs, act], -1)[rows] - model.input_mean) / model.input_std  # (elites, share, in)
+    members = jax.tree_util.tree_map(lambda w: jnp.take(w, model.elites, axis=0), model.params["params"]["members"])
+    params = {"params": {**model.params["params"], "members": members}}
+    mean, logvar = model.net.clone(num_members=elites).apply(params, x)
     sample = mean + jnp.exp(0.5 * logvar) * jax.random.normal(k_noise, mean.shape)
-    pick = model.elites[jax.random.randint(k_member, (obs.shape[0],), 0, model.elites.shape[0])]
-    chosen = sample[pick, jnp.arange(obs.shape[0])]
+    flat = sample.reshape(elites * share, -1)[:n]  # row perm[i] of the batch is flat[i]
+    chosen = jnp.zeros_like(flat).at[perm].set(flat)
     next_obs, reward = obs + chosen[:, :-1], chosen[:, -1]
     return next_obs, reward, TERMINATIONS[model.termination](obs, act, next_obs)
 

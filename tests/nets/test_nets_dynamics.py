@@ -85,6 +85,31 @@ def test_elites_are_the_best_holdout_members_and_step_samples_only_them(fitted):
     assert float(jnp.abs(z).std()) > 0.3  # and really sampled (not the mean)
 
 
+def test_step_gives_each_row_one_elite_in_balanced_shares_and_keeps_row_order():
+    """Members told apart by a large offset on their predicted mean: each row's (s', r) comes from
+    one elite, the elites share the rows equally (±1), and the row a sample lands on is its own."""
+    net = dyn.GaussianEnsemble(3, 4, (8,))
+    params = net.init(jax.random.PRNGKey(0), jnp.zeros((4, 1, 5)))
+    out = params["params"]["members"]["Dense_1"]
+    offsets = 1e5 * jnp.arange(4.0)[:, None] * jnp.concatenate([jnp.ones(3), jnp.zeros(3)])  # mean half only
+    members = {**params["params"]["members"], "Dense_1": {**out, "bias": out["bias"] + offsets}}
+    params = {"params": {**params["params"], "members": members}}
+    model = dyn.DynamicsModel(params, jnp.zeros(5), jnp.ones(5), jnp.array([3, 1], jnp.int32), jnp.zeros(4), net)
+    n = 257
+    obs = jnp.arange(n, dtype=jnp.float32)[:, None] * jnp.array([[10.0, -10.0]])  # rows with distinct predictions
+    act = jnp.zeros((n, 3))
+    nxt, rew, _ = dyn.step(model, obs, act, jax.random.PRNGKey(4))
+    member = np.rint(np.asarray(rew) / 1e5).astype(int)
+    assert set(member) == {1, 3}  # elites only
+    assert sorted(np.bincount(member, minlength=4)[[1, 3]].tolist()) == [128, 129]
+    mean, _ = dyn.predict(model, obs, act)
+    expected = np.asarray(mean)[member, np.arange(n)]  # each row's own prediction from its member
+    got = np.concatenate([np.asarray(nxt - obs), np.asarray(rew)[:, None]], -1)
+    assert np.abs(got - expected).max() < 8.0  # within 6σ (σ ≤ e^0.25) of the row's own mean ...
+    spread = np.ptp(expected[member == 3, :3], axis=0).max()
+    assert spread > 50.0, spread  # ... while the means of the rows lie far apart
+
+
 def test_termination_functions():
     def term(name, next_obs):
         next_obs = jnp.asarray(next_obs, jnp.float32)
