@@ -1,6 +1,6 @@
 """The two policy classes of UNIVR (algorithms.md §3.5 Gaussian, §3.6 diffusion): what InPG needs.
 
-UNIVR's estimators (``univr.policy_step``) are written once against this small interface; a policy
+UNIVR's estimators (``univr_inpg.policy_step``) are written once against this small interface; a policy
 class provides, for actor parameters θ and a batch of states:
 
 * ``module(action_dim, config)`` and ``init_args(obs, action)`` — the network and its init inputs;

@@ -17,6 +17,7 @@ import pytest
 from flax.traverse_util import flatten_dict
 
 from seamrl.algos import get, ivr, univr
+from seamrl.algos import univr_inpg as inpg
 from seamrl.algos.common import AgentSpec, apply_grad
 from seamrl.config import RunConfig, agent_config
 from seamrl.errors import ConfigError
@@ -105,7 +106,7 @@ def test_weight_net_starts_near_one(base):
     obs = jax.random.normal(jax.random.PRNGKey(1), (B, OBS))
     act = jax.random.uniform(jax.random.PRNGKey(2), (B, ACT), minval=-1, maxval=1)
     pre = base.weight.apply_fn(base.weight.params, obs, act)
-    np.testing.assert_allclose(univr.weight_activation("relu", pre), 1.0, atol=0.1)
+    np.testing.assert_allclose(inpg.weight_activation("relu", pre), 1.0, atol=0.1)
     # softplus variant: the bias log(e − 1) gives softplus(bias) = 1
     np.testing.assert_allclose(jax.nn.softplus(pre - 1.0 + np.log(np.e - 1.0)), 1.0, atol=0.1)
 
@@ -113,8 +114,8 @@ def test_weight_net_starts_near_one(base):
 def test_normalise_weights_minmax_and_clip():
     cfg = univr.Config()
     u = jnp.array([0.0, 1.0, 2.0, 4.0])
-    np.testing.assert_allclose(univr.normalise_weights(u, cfg), [0.1, 0.25, 0.5, 0.9], atol=1e-5)
-    np.testing.assert_allclose(univr.normalise_weights(jnp.full(4, 3.0), cfg), 0.1)  # degenerate: uniform BC
+    np.testing.assert_allclose(inpg.normalise_weights(u, cfg), [0.1, 0.25, 0.5, 0.9], atol=1e-5)
+    np.testing.assert_allclose(inpg.normalise_weights(jnp.full(4, 3.0), cfg), 0.1)  # degenerate: uniform BC
 
 
 # ---------------------------------------------------------------------------------------
@@ -136,7 +137,7 @@ def test_jvp_alignments_equal_bruteforce_per_sample_inner_products():
         mean, log_std = net.apply(p, obs)
         return normal_log_prob(ref, mean, log_std)
 
-    c = univr.jvp_alignments(ll_fn, params, r)
+    c = inpg.jvp_alignments(ll_fn, params, r)
 
     def ll_one(p, s, a):
         mean, log_std = net.apply(p, s[None])
@@ -174,7 +175,7 @@ def _bandit_run(config, steps: int, plain_bc: bool = False):
             if plain_bc:
                 actor, weight, m = bc_step(*carry, obs, ref, k3)
             else:
-                actor, weight, m = univr.policy_step(*carry, obs, ref, q_fn, k3, st.config)
+                actor, weight, m = inpg.policy_step(*carry, obs, ref, q_fn, k3, st.config)
             return (actor, weight), m
 
         return jax.lax.scan(body, (actor, weight), jax.random.split(key, steps))
@@ -216,14 +217,14 @@ def test_sign_test_positive_alignment_gets_larger_weights(base):
     def run(weight, key):
         def body(weight, k):
             obs, ref, _ = sample(k)
-            _, weight, m = univr.policy_step(actor, weight, obs, ref, q_fn, jax.random.fold_in(k, 1), st.config)
+            _, weight, m = inpg.policy_step(actor, weight, obs, ref, q_fn, jax.random.fold_in(k, 1), st.config)
             return weight, m
 
         return jax.lax.scan(body, weight, jax.random.split(key, 300))
 
     weight, _ = run(st.weight, jax.random.PRNGKey(5))
     obs, ref, mean = sample(jax.random.PRNGKey(99))
-    w_hat = univr.normalise_weights(jax.nn.relu(weight.apply_fn(weight.params, obs, ref)), st.config)
+    w_hat = inpg.normalise_weights(jax.nn.relu(weight.apply_fn(weight.params, obs, ref)), st.config)
     side = (ref - mean) @ q
     pos, neg = float(w_hat[side > 0].mean()), float(w_hat[side < 0].mean())
     assert pos > neg + 0.1, (pos, neg)
@@ -237,11 +238,11 @@ def test_e3_sign_test_closed_form(base):
     mean, log_std = st.actor.apply_fn(st.actor.params, obs)
     ref = jnp.clip(mean + 0.5 * jax.random.normal(jax.random.PRNGKey(1), mean.shape), -0.999, 0.999)
     xi = jnp.zeros_like(ref)  # ã = m: the log-σ part of p vanishes, t ∝ ⟨q, a − m⟩_+ / σ²
-    t = jax.jit(univr.e3_weights, static_argnums=3)(st.actor, obs, ref, lambda s, a: a @ q, xi)
+    t = jax.jit(inpg.e3_weights, static_argnums=3)(st.actor, obs, ref, lambda s, a: a @ q, xi)
     side = (ref - mean) @ q
     assert bool(jnp.all(t[side < 0] == 0.0)) and bool(jnp.all(t[side > 0] > 0.0))
     # wiring of the E3 branch in policy_step, traced only (compiling it again would cost seconds)
-    step = lambda actor, weight: univr.policy_step(actor, weight, obs, ref, lambda s, a: a @ q, jax.random.PRNGKey(2), st.config)  # noqa: E731
+    step = lambda actor, weight: inpg.policy_step(actor, weight, obs, ref, lambda s, a: a @ q, jax.random.PRNGKey(2), st.config)  # noqa: E731
     _, weight, m = jax.eval_shape(step, st.actor, st.weight)
     assert set(m) >= {"weight_loss", "weight_mean", "df_estimate"} and all(v.shape == () for v in m.values())
 
@@ -369,9 +370,9 @@ def test_e2_weights_equal_bruteforce_per_sample_projection(base):
     q_fn = lambda s, a: jnp.sin(3.0 * a).sum(-1) + s.sum(-1) * a[:, 0]  # noqa: E731  a non-linear Q̂
     key = jax.random.PRNGKey(2)
     draw = jnp.zeros((8, 0))
-    t, mean_p, dot, q = jax.jit(univr.e2_weights, static_argnums=(4, 6))(base.actor, obs, ref, draw, q_fn, key, cfg)
+    t, mean_p, dot, q = jax.jit(inpg.e2_weights, static_argnums=(4, 6))(base.actor, obs, ref, draw, q_fn, key, cfg)
 
-    mask = univr.subset_mask(base.actor.params, cfg)
+    mask = inpg.subset_mask(base.actor.params, cfg)
     chosen = sorted("/".join(k) for k, m in flatten_dict(mask).items() if m)
     assert chosen == ["params/Dense_0/bias", "params/Dense_0/kernel", "params/MLP_0/Dense_1/bias", "params/MLP_0/Dense_1/kernel",
                       "params/log_std"]  # mean head, log-std and the last hidden layer
@@ -404,7 +405,7 @@ def test_e2_sign_test_positive_alignment_gets_larger_projection(base):
     obs = jax.random.normal(jax.random.PRNGKey(0), (512, OBS))
     mean, _ = base.actor.apply_fn(base.actor.params, obs)
     ref = jnp.clip(mean + 0.5 * jax.random.normal(jax.random.PRNGKey(1), mean.shape), -0.999, 0.999)
-    e2 = jax.jit(univr.e2_weights, static_argnums=(4, 6))
+    e2 = jax.jit(inpg.e2_weights, static_argnums=(4, 6))
     t = e2(base.actor, obs, ref, jnp.zeros((512, 0)), lambda s, a: a @ q, jax.random.PRNGKey(2), cfg)[0]
     side = (ref - mean) @ q
     assert float(t[side > 0].mean()) > 2.0 * float(t[side < 0].mean())

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from seamrl.algos import univr
+from seamrl.algos import univr_inpg as inpg
 from seamrl.algos.common import AgentSpec, apply_grad
 from seamrl.algos.univr_policies import Diffusion
 from seamrl.errors import ConfigError
@@ -38,7 +39,7 @@ def test_config_diffusion_defaults_and_checks():
     assert univr.resolve(dataclasses.replace(c, estimator="E2"), spec).inpg_params == "last2"
     params = jax.eval_shape(ScoreNet(ACT, widths=(16, 8)).init, jax.random.PRNGKey(0), *Diffusion.init_args(jnp.zeros((1, OBS)), jnp.zeros((1, ACT))))
     small = dataclasses.replace(c, score_widths=(16, 8))
-    chosen = lambda subset: sorted("/".join(k) for k, m in _flat(univr.subset_mask(params, dataclasses.replace(small, inpg_params=subset))).items() if m)  # noqa: E731
+    chosen = lambda subset: sorted("/".join(k) for k, m in _flat(inpg.subset_mask(params, dataclasses.replace(small, inpg_params=subset))).items() if m)  # noqa: E731
     assert chosen("last") == ["params/out/bias", "params/out/kernel"]
     assert chosen("last2") == ["params/out/bias", "params/out/kernel", "params/up_0/Dense_2/bias", "params/up_0/Dense_2/kernel"]
 
@@ -91,7 +92,7 @@ def test_diffusion_jvp_alignments_equal_bruteforce_per_sample_inner_products():
     leaves, treedef = jax.tree_util.tree_flatten(params)
     r = jax.tree_util.tree_unflatten(treedef, [0.1 * jax.random.normal(k, x.shape) for k, x in zip(jax.random.split(k4, len(leaves)), leaves)])
     ll_fn = lambda p: Diffusion.log_lik(net.apply, p, obs, ref, draw, cfg)  # noqa: E731
-    c = jax.jit(univr.jvp_alignments, static_argnums=0)(ll_fn, params, r)
+    c = jax.jit(inpg.jvp_alignments, static_argnums=0)(ll_fn, params, r)
 
     def ll_one(p, s, a, t, e):
         return Diffusion.log_lik(net.apply, p, s[None], a[None], (t[None], e[None]), cfg)[0]
@@ -119,7 +120,7 @@ def _bandit(config, steps: int, plain_bc: bool):
             draw = Diffusion.draw(k3, 128, 1, config)
             loss = lambda p: (-Diffusion.log_lik(actor.apply_fn, p, obs, ref, draw, config).mean(), {})  # noqa: E731
             return (apply_grad(actor, loss)[0], weight), {}
-        actor, weight, m = univr.policy_step(actor, weight, obs, ref, q_fn, k3, st.config)
+        actor, weight, m = inpg.policy_step(actor, weight, obs, ref, q_fn, k3, st.config)
         return (actor, weight), m["weight_std"]
 
     run = jax.jit(lambda a, w, key: jax.lax.scan(body, (a, w), jax.random.split(key, steps)))
