@@ -24,10 +24,11 @@ def print_summary(summary: dict, run_dir: Path) -> None:
 def algos_table() -> str:
     from seamrl import algos
 
-    rows = [f"{'name':<10}{'settings':<52}{'policy':<16}description"]
-    for name, description in algos.ALGORITHMS.items():
-        module = algos.get(name)
-        rows.append(f"{name:<10}{', '.join(module.SETTINGS):<52}{module.POLICY:<16}{description}")
+    cells = [("name", "settings", "policy", "description")]
+    cells += [(name, ", ".join(algos.get(name).SETTINGS), algos.get(name).POLICY, description)
+              for name, description in algos.ALGORITHMS.items()]
+    widths = [max(len(row[i]) for row in cells) + 2 for i in range(3)]
+    rows = ["".join(f"{c:<{w}}" for c, w in zip(row, widths)) + row[3] for row in cells]
     return "\n".join(rows)
 
 

@@ -1,12 +1,14 @@
 """The CLI contract: commands work, errors are one sentence with exit code 2."""
 
 import json
+import re
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
+from seamrl.algos import ALGORITHMS, get
 from seamrl.cli import main
 
 
@@ -52,6 +54,11 @@ def test_algos_lists_every_algorithm():
     out = _seamrl("algos").stdout
     for name in ("bc", "sac", "td3", "td3bc", "iql"):
         assert f"\n{name} " in out
+    rows = out.strip().splitlines()[1:]
+    assert len(rows) == len(ALGORITHMS)
+    for row in rows:  # columns stay apart however long a cell is: name, settings, policy, description
+        name, settings, policy, description = re.split(r"\s{2,}", row, maxsplit=3)
+        assert policy == get(name).POLICY and description == ALGORITHMS[name]
 
 
 def test_train_eval_plot_and_data_info(tmp_path, pendulum_npz, capsys):
