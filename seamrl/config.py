@@ -148,8 +148,12 @@ def validate(run: RunConfig) -> None:
 
 
 def agent_config(algo_module, run: RunConfig):
-    """The algorithm's Config with family presets and the run's overrides applied."""
-    values = {**algo_module.PRESETS.get(task_family(run.task), {}), **run.agent}
+    """The algorithm's Config: family presets, then the module's optional per-task values
+    (``task_presets(task, setting) -> dict``, e.g. UNIVR's Table 3 / Table 5 rows), then the run's
+    ``--set`` overrides."""
+    per_task = getattr(algo_module, "task_presets", None)
+    values = {**algo_module.PRESETS.get(task_family(run.task), {}), **(per_task(run.task, run.setting) if per_task else {}),
+              **run.agent}
     try:
         return algo_module.Config(**values)
     except TypeError as err:

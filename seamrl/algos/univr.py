@@ -138,14 +138,28 @@ class Config(AgentConfig):
 
 PRESETS: dict[str, dict] = {
     "locomotion": {"sql_alpha": 1.0, "reward_transform": "range"},  # Tables 3–4
-    # Table 4 offline AntMaze α = 0.1 (umaze-diverse 2.0, set by hand); O2O AntMaze uses α = 0.5
-    # (Table 5: pass --set alpha=0.5). §3.7: AntMaze rewards r − 1.
+    # Table 4 offline AntMaze α = 0.1 (umaze-diverse 2.0 and O2O 0.5: task_presets). §3.7: AntMaze rewards r − 1.
     "antmaze": {"sql_alpha": 0.1, "reward_transform": "none", "reward_shift": -1.0},
-    # Table 5 O2O: door/hammer/relocate-cloned α = 2.0 (pen-cloned 1.0, set by hand)
+    # Table 5 O2O: door/hammer/relocate-cloned α = 2.0 (pen-cloned 1.0: task_presets)
     "adroit": {"sql_alpha": 2.0, "reward_transform": "none"},
     "kitchen": {"reward_transform": "none"},  # [I] no UNIVR value; IVR's raw rewards
     "maze": {"reward_transform": "none"},
 }
+
+# Per-environment rows of Tables 3 (online: α, λ) and 5 (O2O: α); matched on the lower-cased task name.
+ONLINE_TABLE3 = {"antbulletenv": {"online_ref_lambda": 0.1}, "bipedalwalker": {"online_ref_lambda": 0.1},
+                 "finger-turn_hard": {"sql_alpha": 0.5, "online_ref_lambda": 0.1},
+                 "quadruped-walk": {"sql_alpha": 0.5, "online_ref_lambda": 0.1}}
+O2O_TABLE5 = {"pen-": {"sql_alpha": 1.0}, "antmaze": {"sql_alpha": 0.5}}  # door/hammer/relocate: the adroit preset (2.0)
+OFFLINE_TABLE4 = {"antmaze-umaze-diverse": {"sql_alpha": 2.0}}
+
+
+def task_presets(task: str, setting: str) -> dict:
+    """Table 3 online rows for the non-MuJoCo envs, Table 5's O2O α for pen and AntMaze (0.5, where
+    offline AntMaze uses 0.1), Table 4's umaze-diverse α = 2.0; MuJoCo needs nothing beyond the defaults."""
+    table = {"online": ONLINE_TABLE3, "offline-to-online": O2O_TABLE5, "offline": OFFLINE_TABLE4}.get(setting, {})
+    t = task.lower()
+    return next((values for key, values in table.items() if key in t), {})
 
 
 @struct.dataclass

@@ -85,6 +85,24 @@ def test_antmaze_preset_and_overrides():
     assert cfg.sql_alpha == 0.1 and cfg.reward_shift == -1.0 and ivr.resolve_alpha(cfg) == 0.5
 
 
+@pytest.mark.parametrize(
+    "task, setting, alpha, lam",
+    [("dm_control/quadruped-walk-v0", "online", 0.5, 0.1), ("dm_control/finger-turn_hard-v0", "online", 0.5, 0.1),
+     ("AntBulletEnv-v0", "online", 1.0, 0.1), ("BipedalWalker-v3", "online", 1.0, 0.1), ("Hopper-v5", "online", 1.0, 0.2),
+     ("antmaze-medium-play-v2", "offline", 0.1, None), ("antmaze-umaze-diverse-v2", "offline", 2.0, None),
+     ("antmaze-medium-play-v2", "offline-to-online", 0.5, None), ("pen-cloned-v1", "offline-to-online", 1.0, None),
+     ("door-cloned-v1", "offline-to-online", 2.0, None), ("hopper-medium-v0", "offline", 1.0, None)],
+)
+def test_tables_3_to_5_per_task_presets(task, setting, alpha, lam):
+    """α (and online λ) per environment / dataset as Tables 3–5; an explicit --set still wins."""
+    cfg = agent_config(univr, RunConfig(algo="univr", task=task, setting=setting))
+    assert ivr.resolve_alpha(cfg) == alpha
+    if lam is not None:
+        assert univr.resolve(cfg, AgentSpec(OBS, ACT, online_steps=100)).ref_lambda == lam
+    forced = agent_config(univr, RunConfig(algo="univr", task=task, setting=setting, agent={"sql_alpha": 0.3, "online_ref_lambda": 0.05}))
+    assert forced.sql_alpha == 0.3 and forced.online_ref_lambda == 0.05
+
+
 def test_init_picks_online_architecture_only_from_scratch(base):
     cfg = univr.Config(**SMALL)
     c = univr.resolve(cfg, AgentSpec(OBS, ACT, online_steps=100))  # online from scratch
