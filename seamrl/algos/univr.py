@@ -146,7 +146,7 @@ PRESETS: dict[str, dict] = {
     "maze": {"reward_transform": "none"},
 }
 
-# Per-environment rows of Tables 3 (online: α, λ) and 5 (O2O: α); matched on the lower-cased task name.
+# Per-environment rows of Tables 3 (online: α, λ), 4 (offline: α) and 5 (O2O: α); matched on the lower-cased task name.
 ONLINE_TABLE3 = {"antbulletenv": {"online_ref_lambda": 0.1}, "bipedalwalker": {"online_ref_lambda": 0.1},
                  "finger-turn_hard": {"sql_alpha": 0.5, "online_ref_lambda": 0.1},
                  "quadruped-walk": {"sql_alpha": 0.5, "online_ref_lambda": 0.1}}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import optax
 from flax.traverse_util import flatten_dict, unflatten_dict
 
 from seamrl.algos.common import apply_grad
@@ -57,10 +58,6 @@ def normalise_weights(u: jnp.ndarray, config) -> jnp.ndarray:
     if config.uniform_weight_guard:
         w = jnp.where(hi - lo < 1e-3 * u.mean(), jnp.full_like(w, config.w_min), w)
     return w
-
-
-def _tree_norm(tree) -> jnp.ndarray:
-    return jnp.sqrt(sum(jnp.sum(x**2) for x in jax.tree_util.tree_leaves(tree)))
 
 
 def subset_mask(params, config):
@@ -208,7 +205,7 @@ def policy_step(actor, weight, obs: jnp.ndarray, ref: jnp.ndarray, q_fn, key: ja
         "alignment_pos_frac": jnp.mean(c > 0),
         "df_estimate": jnp.mean(f(w_hat / z)),
         "df_upper": jnp.maximum(f(config.w_min / z), f(config.w_max / z)),  # f convex: max at an endpoint
-        "pg_grad_norm": _tree_norm(g_pg),
-        "residual_norm": _tree_norm(r),
+        "pg_grad_norm": optax.tree.norm(g_pg),
+        "residual_norm": optax.tree.norm(r),
     }
     return actor, weight, metrics
