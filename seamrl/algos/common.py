@@ -62,11 +62,19 @@ def make_state(
     module: flax.linen.Module, params: Any, lr: float | Callable, grad_clip: float | None = None, eps: float = 1e-8
 ) -> TrainState:
     """A network's params + Adam optimiser state (optionally with global-norm clipping)."""
-    tx = optax.adam(lr, eps=eps)
-    if grad_clip:
-        tx = optax.chain(optax.clip_by_global_norm(grad_clip), tx)
-    state = TrainState.create(apply_fn=module.apply, params=params, tx=tx)
+    state = TrainState.create(apply_fn=module.apply, params=params, tx=adam(lr, grad_clip, eps))
     return state.replace(step=jnp.zeros((), jnp.int32))  # an array from the start: no recompile after step 1
+
+
+def adam(lr: float | Callable, grad_clip: float | None = None, eps: float = 1e-8) -> optax.GradientTransformation:
+    tx = optax.adam(lr, eps=eps)
+    return optax.chain(optax.clip_by_global_norm(grad_clip), tx) if grad_clip else tx
+
+
+def fresh_optimiser(model: TrainState, lr: float | Callable, grad_clip: float | None = None, eps: float = 1e-8) -> TrainState:
+    """``model``'s params with a new Adam (moments and schedule count reset): a phase with its own lr schedule."""
+    tx = adam(lr, grad_clip, eps)
+    return model.replace(tx=tx, opt_state=tx.init(model.params), step=jnp.zeros((), jnp.int32))
 
 
 def polyak(target: Any, online: Any, tau: float) -> Any:

@@ -22,7 +22,7 @@ online-offline-online (§A.4, Eq. 25): the offline stage starts its members from
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 import flax.struct as struct
@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import optax
 
 from seamrl.algos import bppo, iql, ppo
-from seamrl.algos.common import AgentSpec, Batch, apply_grad, make_state, polyak
+from seamrl.algos.common import AgentSpec, Batch, apply_grad, fresh_optimiser, make_state, polyak
 from seamrl.algos.unio4_ensemble import (
     BC_MODES,
     TERMINATION_IDS,
@@ -104,6 +104,12 @@ class Config(ppo.Config):
     activation: str = "relu"  # tanh for halfcheetah-m/-mr, hammer, relocate
     running_obs_norm: bool = False  # online PPO keeps the offline statistics (§1.3)
     running_reward_scale: bool = False  # on, the offline V no longer fits the scale (§4.8)
+    # online-offline-online stage 1 is PPO from scratch (the paper pretrains with standard PPO, §A.4), not a
+    # fine-tuning: CleanRL's values (ppo.Config) there; the online phases after an offline one use the values above
+    pretrain_actor_lr: float = 3e-4
+    pretrain_critic_lr: float = 3e-4
+    pretrain_clip_coef: float = 0.2
+    pretrain_ent_coef: float = 0.0
 
     def __post_init__(self):
         super().__post_init__()
@@ -146,6 +152,8 @@ class State:
     rollouts: jnp.ndarray  # rollouts consumed (PPO)
     config: Config = struct.field(pytree_node=False)
     pretrain_steps: int = struct.field(pytree_node=False, default=0)
+    ppo_config: Config | None = struct.field(pytree_node=False, default=None)  # the online phase's PPO values (online_stage)
+    num_envs: int = struct.field(pytree_node=False, default=1)
 
 
 def init(key: jax.Array, spec: AgentSpec, config: Config) -> State:
@@ -170,7 +178,7 @@ def init(key: jax.Array, spec: AgentSpec, config: Config) -> State:
     return State(actor, online_critic, members, improving, members.params, jnp.full(e, NO_SCORE, jnp.float32), jnp.full(e, NO_SCORE, jnp.float32), critic,
                  critic.params, value, model, jnp.zeros((), jnp.int32), jnp.zeros(spec.obs_dim), jnp.ones(spec.obs_dim),
                  jnp.zeros(()), no, no, rng, jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32), config,
-                 bppo.stages(spec, config.improve_steps))
+                 bppo.stages(spec, config.improve_steps), config, spec.num_envs)
 
 
 # ------------------------------------------------------------------ phase hooks
@@ -186,13 +194,31 @@ def begin_offline(state: State, dataset, transforms, task: str) -> State:
 
 
 def begin_phase(state: State, phase) -> State:
-    """Offline after online (o-o-o): members ← the online actor. Online after offline: V ← the offline V."""
-    if phase.index == 0:
-        return state
+    """Offline after online (o-o-o): members ← the online actor. Online after offline: V ← the offline V,
+    then PPO fine-tuning. Online first (o-o-o stage 1): PPO from scratch (``online_stage``)."""
     if phase.kind == "offline":
+        if phase.index == 0:
+            return state
         params = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (state.config.num_members, *x.shape)), state.actor.params)
         return state.replace(members=state.members.replace(params=params), from_actor=jnp.ones((), bool))
-    return state.replace(online_critic=state.online_critic.replace(params=state.value.params))
+    if phase.index > 0:
+        state = state.replace(online_critic=state.online_critic.replace(params=state.value.params))
+    return online_stage(state, phase)
+
+
+def online_stage(state: State, phase) -> State:
+    """The online phase's PPO values and fresh Adam states, lr decayed over this phase's rollouts (§4.8
+    step 4): from scratch (phase 0, ``pretrain_*``) or Uni-O4's fine-tuning values (after an offline phase)."""
+    c = state.config
+    ppo_config = c if phase.index > 0 else replace(c, actor_lr=c.pretrain_actor_lr, critic_lr=c.pretrain_critic_lr,
+                                                      clip_coef=c.pretrain_clip_coef, ent_coef=c.pretrain_ent_coef)
+    rollouts = phase.steps // (c.num_steps * state.num_envs)
+    lr = lambda value: ppo.rollout_lr(value, c.grad_steps_per_rollout, rollouts, c.anneal_lr)  # noqa: E731
+    return state.replace(
+        actor=fresh_optimiser(state.actor, lr(ppo_config.actor_lr), c.max_grad_norm, c.adam_eps),
+        online_critic=fresh_optimiser(state.online_critic, lr(ppo_config.critic_lr), c.max_grad_norm, c.adam_eps),
+        ppo_config=ppo_config,
+    )
 
 
 # ------------------------------------------------------------------ offline update
@@ -295,7 +321,7 @@ update = bppo.make_update(supervised, improve, ("value_loss", "v_mean", "critic_
 
 def update_rollout(state: State, rollout: dict) -> tuple[State, dict]:
     """PPO's update on the actor and the online V (ppo.update_rollout on a PPO view of the state)."""
-    view, metrics = ppo.update_rollout(ppo.State(state.actor, state.online_critic, state.rng, state.rollouts, state.config), rollout)
+    view, metrics = ppo.update_rollout(ppo.State(state.actor, state.online_critic, state.rng, state.rollouts, state.ppo_config), rollout)
     return state.replace(actor=view.actor, online_critic=view.critic, rng=view.rng, rollouts=view.step), metrics
 
 

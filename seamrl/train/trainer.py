@@ -333,9 +333,10 @@ class Trainer:
 
     def restore(self, path: Path) -> None:
         data = checkpoint.load(path)
-        self.state = checkpoint.restore_tree(self.state, data["agent"], path)
+        counters = Counters(**data["counters"])
+        self.state = checkpoint.restore_tree(self._template(counters), data["agent"], path)
         self.transforms = Transforms.from_json(data["transforms"])
-        self.counters = Counters(**data["counters"])
+        self.counters = counters
         self.running.load(self.counters.running)
         if data.get("online") is not None:
             self.online = checkpoint.restore_storage(data["online"])
@@ -344,6 +345,16 @@ class Trainer:
                 self._log_dataset(self.phases[self.counters.phase], collect=False)
             self.offline = self._offline_storage(self.phases[self.counters.phase])
         _truncate_csv(self.dir / "metrics.csv", self.counters.csv_rows)
+
+    def _template(self, counters: Counters):
+        """The state to restore into: the fresh state through the ``begin_phase`` hooks of the phases the
+        checkpoint had begun, so the static parts a hook sets (Uni-O4's per-phase PPO values and lr
+        schedules) are those of the checkpoint's phase; every array is then the checkpoint's."""
+        state = self.state
+        begun = self.phases[: counters.phase + (1 if counters.phase_started else 0)]
+        for phase in begun if hasattr(self.algo, "begin_phase") else ():
+            state = self.algo.begin_phase(state, phase)
+        return state
 
     # ------------------------------------------------------------------ the loop
     def fit(self) -> dict:
@@ -725,6 +736,6 @@ def load_trainer(run_dir: str | Path, checkpoint_name: str = "latest") -> Traine
     if not path.exists():
         raise ConfigError(f"Run '{run_dir}' has no checkpoint '{path.name}' yet.")
     data = checkpoint.load(path)
-    trainer.state = checkpoint.restore_tree(trainer.state, data["agent"], path)
+    trainer.state = checkpoint.restore_tree(trainer._template(Counters(**data["counters"])), data["agent"], path)
     trainer.transforms = Transforms.from_json(data["transforms"])
     return trainer

@@ -172,3 +172,32 @@ def test_online_offline_online_logs_the_changed_env(tmp_path):
     rows = list(csv.DictReader(open(tmp_path / "ooo" / "metrics.csv")))
     penalties = [float(r["penalty"]) for r in rows if r["phase"] == "1" and r["penalty"] not in ("", "nan")]
     assert penalties and all(np.isfinite(penalties)) and any(p != 0.0 for p in penalties)  # Eq. 25's term is on
+
+
+def test_online_stages_use_their_own_ppo_values_and_survive_a_resume(tmp_path):
+    """o-o-o stage 1 is PPO from scratch (``pretrain_*``: clip 0.2, actor lr 3e-4), stage 3 Uni-O4's
+    fine-tuning (clip 0.05, actor lr 2e-5), each with a fresh Adam; a checkpoint taken in stage 1
+    restores stage 1's values (they are static, so the trainer replays the begun phases' hooks)."""
+    from seamrl.config import RunConfig
+    from seamrl.train import Trainer
+    from seamrl.train.trainer import load_trainer
+
+    run = RunConfig(algo="unio4", task="Hopper-v5", setting="online-offline-online", offline_steps=40, online_steps=64,
+                    eval_every=64, eval_episodes=1, log_steps=64, seed=0, out=str(tmp_path / "r"),
+                    agent={**TINY, "normalize_observations": False})
+    trainer = Trainer(run, tmp_path / "r", quiet=True)
+    assert trainer.state.ppo_config.clip_coef == 0.05  # before any phase: Uni-O4's online values
+    trainer.write_config()
+    trainer.start()
+    trainer.begin_phase()  # stage 1
+    stage1 = trainer.state.ppo_config
+    assert (stage1.clip_coef, stage1.actor_lr, stage1.critic_lr, stage1.ent_coef) == (0.2, 3e-4, 3e-4, 0.0)
+    assert int(trainer.state.actor.step) == 0
+    trainer.save()
+    resumed = load_trainer(tmp_path / "r")
+    assert resumed.state.ppo_config.clip_coef == 0.2  # not the fresh state's 0.05
+
+    stage3 = unio4.begin_phase(trainer.state, trainer.phases[2])
+    assert (stage3.ppo_config.clip_coef, stage3.ppo_config.actor_lr, stage3.ppo_config.ent_coef) == (0.05, 2e-5, 0.01)
+    learned_v = jax.tree_util.tree_leaves(trainer.state.value.params)
+    assert all(np.array_equal(a, b) for a, b in zip(jax.tree_util.tree_leaves(stage3.online_critic.params), learned_v))
