@@ -3,6 +3,7 @@
     seamrl train ALGO --task TASK --setting {offline,online,offline-to-online} [--set key=value ...]
     seamrl train ALGO --task TASK --seeds 0,1,2   (seeds trained together; RUN_DIR/s<seed> each)
     seamrl train --resume RUN_DIR [--online-steps N | --offline-steps N]   (continue or extend a run)
+    seamrl train --resume OFFLINE_RUN --setting offline-to-online --online-steps N   (fine-tune an offline run)
     seamrl eval RUN_DIR [--episodes N]
     seamrl export RUN_DIR --out policy.npz
     seamrl plot RUN_DIR [RUN_DIR ...] [--out PNG]
@@ -49,12 +50,12 @@ def cmd_train(args) -> int:
 
     if args.resume:
         steps = {k: getattr(args, k) for k in ("offline_steps", "online_steps") if getattr(args, k) is not None}
-        summary, run_dir = resume(args.resume, quiet=args.quiet, steps=steps)
+        summary, run_dir = resume(args.resume, quiet=args.quiet, steps=steps, setting=args.setting)
     else:
         if not args.algo or not args.task:
             raise SeamrlError("`seamrl train` needs ALGO and --task TASK (or --resume RUN_DIR).")
         module = algos.get(args.algo)
-        run = RunConfig(algo=args.algo.lower(), task=args.task, setting=args.setting, seed=args.seed, out=args.out, dataset=args.dataset)
+        run = RunConfig(algo=args.algo.lower(), task=args.task, setting=args.setting or "offline", seed=args.seed, out=args.out, dataset=args.dataset)
         for flag in ("offline_steps", "online_steps", "num_envs", "eval_every", "eval_episodes"):
             if getattr(args, flag) is not None:
                 setattr(run, flag, getattr(args, flag))
@@ -210,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train an algorithm on a task")
     p.add_argument("algo", nargs="?", help="algorithm name (see `seamrl algos`)")
     p.add_argument("--task", help="Gymnasium id, suite or D4RL dataset name")
-    p.add_argument("--setting", default="offline", choices=["offline", "online", "offline-to-online", "online-offline-online"])
+    p.add_argument("--setting", choices=["offline", "online", "offline-to-online", "online-offline-online"])
     p.add_argument("--offline-steps", dest="offline_steps", type=int, help="gradient steps of offline phases")
     p.add_argument("--online-steps", dest="online_steps", type=int, help="environment steps of online phases")
     p.add_argument("--num-envs", dest="num_envs", type=int, help="parallel environments for online collection")
@@ -222,7 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="run directory (default runs/ALGO-TASK-SETTING-sSEED-TIME)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a run or algorithm option (repeatable)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a killed run from its last checkpoint; with "
-                   "--online-steps / --offline-steps, extend a run (a finished one goes on in its last phase)")
+                   "--online-steps / --offline-steps, extend a run (a finished one goes on in its last phase); with "
+                   "--setting offline-to-online, fine-tune a finished offline run online")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -688,21 +689,45 @@ def train(run: RunConfig, quiet: bool = False) -> tuple[dict, Path]:
     return trainer.fit(), run_dir
 
 
-def resume(run_dir: str | Path, quiet: bool = False, steps: dict | None = None) -> tuple[dict, Path]:
+def resume(run_dir: str | Path, quiet: bool = False, steps: dict | None = None, setting: str | None = None) -> tuple[dict, Path]:
     """Continue a killed run from ``run_dir/checkpoints/latest.ckpt``.
 
     ``steps`` (``{"online_steps": n}`` / ``{"offline_steps": n}``) changes the phases' lengths; a
     finished run whose last phase becomes longer goes on from where it stopped (same replay,
-    counters and RNG streams), so a run can be extended. A ``--seeds`` directory resumes every seed."""
+    counters and RNG streams), so a run can be extended. ``setting`` appends phases (an offline
+    run becomes offline-to-online: fine-tuning from its checkpoint, ``extended_run``). A ``--seeds``
+    directory resumes every seed."""
     from seamrl.train.seeds import is_seeds_dir, resume_seeds
 
     if is_seeds_dir(run_dir):
-        return resume_seeds(run_dir, quiet, steps)
+        return resume_seeds(run_dir, quiet, steps, setting)
     run_dir = Path(run_dir)
     old = load_run_config(run_dir)
-    trainer = Trainer(replace(old, **(steps or {})), run_dir, quiet)
+    trainer = Trainer(extended_run(old, steps, setting), run_dir, quiet)
     restore_for_resume(trainer, old)
     return trainer.fit(), run_dir
+
+
+def extended_run(old: RunConfig, steps: dict | None = None, setting: str | None = None) -> RunConfig:
+    """``old`` with new phase lengths and, optionally, a setting whose phases start with ``old``'s
+    (offline → offline-to-online). The agent keeps the options it was trained with: where the new
+    setting's presets differ (e.g. UNIVR's Table 5 O2O α), the old values are pinned, with a notice."""
+    new = replace(old, **(steps or {}), **({"setting": setting} if setting else {}))
+    if new.setting == old.setting:
+        return new
+    old_kinds, new_kinds = [p.kind for p in schedule(old)], [p.kind for p in schedule(new)]
+    if new_kinds[: len(old_kinds)] != old_kinds or len(new_kinds) == len(old_kinds):
+        raise ConfigError(f"A '{old.setting}' run cannot go on as '{new.setting}': the new setting's phases "
+                          f"({', '.join(new_kinds)}) must begin with the run's ({', '.join(old_kinds)}) and add at least one.")
+    module = algos.get(old.algo)
+    if new.setting not in module.SETTINGS:
+        raise ConfigError(f"Algorithm '{old.algo}' does not support setting '{new.setting}'; it supports {', '.join(module.SETTINGS)}.")
+    trained, presets = asdict(agent_config(module, old)), asdict(agent_config(module, new))
+    pinned = {k: v for k, v in trained.items() if presets[k] != v}
+    if pinned:
+        print(f"seamrl: keeping the options this run was trained with, not the '{new.setting}' presets: "
+              + ", ".join(f"{k}={v} (preset {presets[k]})" for k, v in pinned.items()), file=sys.stderr)
+    return replace(new, agent={**new.agent, **pinned})
 
 
 def restore_for_resume(trainer: Trainer, old: RunConfig) -> None:

@@ -105,6 +105,52 @@ def test_extending_a_finished_run_equals_the_longer_run(tmp_path, pendulum_npz):
     assert strip((short / "metrics.csv").read_text()) == strip((long / "metrics.csv").read_text())
 
 
+def test_fine_tuning_a_finished_offline_run_equals_the_offline_to_online_run(tmp_path, pendulum_npz):
+    """``--resume OFFLINE_RUN --setting offline-to-online --online-steps N`` (both seeds of a --seeds run,
+    copied to another directory first) ends where the offline-to-online run of the same seeds ends:
+    same parameters, same metrics rows."""
+    kw = dict(algo="td3bc", dataset=str(pendulum_npz), offline_steps=200)
+    import shutil
+
+    _, original = train_seeds(_run(tmp_path, "offline", **kw), [0, 1], quiet=True)
+    offline = shutil.copytree(original, tmp_path / "copy")  # the copy is fine-tuned; the offline run stays as it was
+    summary, _ = resume(offline, quiet=True, steps={"online_steps": 200}, setting="offline-to-online")
+    assert json.loads((original / "s0" / "config.json").read_text())["run"]["setting"] == "offline"
+    assert [[p["kind"] for p in r["phases"]] for r in summary["runs"]] == [["offline", "online"]] * 2
+    _, o2o = train_seeds(_run(tmp_path, "o2o", setting="offline-to-online", online_steps=200, **kw), [0, 1], quiet=True)
+    strip = lambda text: [line.split(",")[:4] + line.split(",")[5:] for line in text.splitlines()]  # noqa: E731 (no wall time)
+    for seed in ("s0", "s1"):
+        assert json.loads((offline / seed / "config.json").read_text())["run"]["setting"] == "offline-to-online"
+        assert _max_diff(_params(offline / seed), _params(o2o / seed)) == 0.0
+        assert strip((offline / seed / "metrics.csv").read_text()) == strip((o2o / seed / "metrics.csv").read_text())
+
+
+def test_a_run_goes_on_only_in_a_setting_that_begins_with_its_phases(tmp_path, pendulum_npz):
+    from seamrl.errors import ConfigError
+    from seamrl.train.trainer import extended_run
+
+    offline = _run(tmp_path, "x", dataset=str(pendulum_npz))
+    for setting in ("online", "online-offline-online", "offline"):
+        if setting == "offline":
+            assert extended_run(offline, setting=setting) == offline
+            continue
+        with pytest.raises(ConfigError, match=f"cannot go on as '{setting}'"):
+            extended_run(offline, setting=setting)
+    with pytest.raises(ConfigError, match="does not support setting 'offline-to-online'"):
+        extended_run(_run(tmp_path, "b", algo="bppo", dataset=str(pendulum_npz)), setting="offline-to-online")
+
+
+def test_fine_tuning_keeps_the_options_the_run_was_trained_with(tmp_path, capsys):
+    """UNIVR's Table 5 O2O α for AntMaze (0.5) differs from its offline α (0.1): an offline AntMaze run
+    fine-tuned online keeps 0.1, and says so."""
+    from seamrl.train.trainer import extended_run
+
+    offline = RunConfig(algo="univr", task="antmaze-umaze-v2", setting="offline", offline_steps=10)
+    new = extended_run(offline, {"online_steps": 10}, "offline-to-online")
+    assert new.agent == {"sql_alpha": 0.1} and new.online_steps == 10
+    assert "sql_alpha=0.1 (preset 0.5)" in capsys.readouterr().err
+
+
 def test_extending_an_online_run_keeps_its_replay(tmp_path):
     kw = dict(algo="td3", task="Pendulum-v1", setting="online", online_steps=300, eval_every=150, checkpoint_every=150,
               agent={"learning_starts": 100})
