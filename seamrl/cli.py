@@ -49,7 +49,8 @@ def cmd_train(args) -> int:
     from seamrl.train import resume, train
 
     if args.resume:
-        steps = {k: getattr(args, k) for k in ("offline_steps", "online_steps") if getattr(args, k) is not None}
+        keys = ("offline_steps", "online_steps", "eval_every", "eval_episodes")  # evaluation does not touch training's streams
+        steps = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
         summary, run_dir = resume(args.resume, quiet=args.quiet, steps=steps, setting=args.setting)
     else:
         if not args.algo or not args.task:

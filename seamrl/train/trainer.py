@@ -692,7 +692,7 @@ def train(run: RunConfig, quiet: bool = False) -> tuple[dict, Path]:
 def resume(run_dir: str | Path, quiet: bool = False, steps: dict | None = None, setting: str | None = None) -> tuple[dict, Path]:
     """Continue a killed run from ``run_dir/checkpoints/latest.ckpt``.
 
-    ``steps`` (``{"online_steps": n}`` / ``{"offline_steps": n}``) changes the phases' lengths; a
+    ``steps`` (``{"online_steps": n}`` / ``{"offline_steps": n}``, and ``eval_every`` / ``eval_episodes``) changes the phases' lengths; a
     finished run whose last phase becomes longer goes on from where it stopped (same replay,
     counters and RNG streams), so a run can be extended. ``setting`` appends phases (an offline
     run becomes offline-to-online: fine-tuning from its checkpoint, ``extended_run``). A ``--seeds``
