@@ -200,8 +200,16 @@ def dataset_key(name: str) -> str:
     return re.sub(r"-v\d+$", "", name.lower())
 
 
-def resolve_selection(dataset_name: str, config: Options, backbone: int) -> tuple[str, float | None, float]:
-    """(kind, G_T, IQL expectile) for the dataset: explicit options, else the §5.8 table (auto)."""
+MIN_TRUSTED = 0.01  # below this fraction of trusted rows the regulariser is off almost everywhere: refused
+
+
+def resolve_selection(dataset_name: str, config: Options, backbone: int, own_scale: bool = False) -> tuple[str, float | None, float]:
+    """(kind, G_T, IQL expectile) for the dataset: explicit options, else the §5.8 table (auto).
+
+    ``own_scale``: data under a D4RL name that is not D4RL's (seamrl's suite, rebuilt by its own
+    agents): the table's G_T are D4RL returns (on the suite, 1800 on hopper-medium keeps 0.3% of the
+    episodes, 5200 on halfcheetah-medium none), so its "traj" rows become §5.5's data-relative rule,
+    IQL advantage > 0."""
     kind, threshold, expectile = config.trust_selection, config.return_threshold, config.iql_expectile
     if kind not in SELECTIONS:
         raise ConfigError(f"trust_selection '{kind}' is unknown; expected one of {', '.join(SELECTIONS)}.")
@@ -220,12 +228,16 @@ def resolve_selection(dataset_name: str, config: Options, backbone: int) -> tupl
     if (n_end, loosen) != (config.n_end, config.loosen_bound):
         warnings.warn(f"SSAR on '{dataset_name}': the paper uses n_end={n_end}, loosen_bound={loosen} "
                       f"(this run: {config.n_end}, {config.loosen_bound}).", stacklevel=2)
+    if own_scale and kind == "traj":
+        return "iql", None, expectile
     return kind, (value if kind == "traj" else threshold), (value if kind == "iql" else expectile)
 
 
 def trust_flags(dataset, config: Options, backbone: int, seed: int = 0) -> np.ndarray:
-    """τ ∈ {0, 1} per dataset row (float32)."""
-    kind, threshold, expectile = resolve_selection(dataset.name, config, backbone)
+    """τ ∈ {0, 1} per dataset row (float32); fewer than ``MIN_TRUSTED`` trusted rows is refused."""
+    from seamrl.data.suite import is_suite_dataset
+
+    kind, threshold, expectile = resolve_selection(dataset.name, config, backbone, own_scale=is_suite_dataset(dataset))
     returns = dataset.episode_returns()[dataset.episode_ids]
     if kind == "all":
         flags = np.ones(len(dataset), bool)
@@ -238,6 +250,13 @@ def trust_flags(dataset, config: Options, backbone: int, seed: int = 0) -> np.nd
         flags = last > dataset.rewards.min()
     else:
         flags = iql_advantage_flags(dataset, expectile, config.iql_steps, seed)
+    if flags.mean() < MIN_TRUSTED:
+        rule = f"G_T = {threshold:g}" if kind == "traj" else f"trust_selection={kind}"
+        median, top = np.percentile(dataset.episode_returns(), [50, 90])
+        raise ConfigError(
+            f"SSAR trusts {int(flags.sum())} of {len(flags)} rows ({flags.mean():.1%}) of {dataset.label} with {rule}, "
+            f"so the regulariser would be off almost everywhere; its episode returns have median {median:.0f} and 90th "
+            f"percentile {top:.0f}: set return_threshold=G_T below that, or trust_selection=iql or all.")
     return flags.astype(np.float32)
 
 

@@ -67,6 +67,12 @@ def suite_home() -> Path:
     return Path(os.environ.get("SEAMRL_DATA", Path.home() / ".cache" / "seamrl")) / "suite"
 
 
+def is_suite_dataset(dataset: Dataset) -> bool:
+    """Built by this suite (its own return scale), not a D4RL file of the same name."""
+    source = str(dataset.source)
+    return source.startswith("seamrl suite:") or Path(source).resolve().parent == suite_home().resolve()
+
+
 def path_of(name: str, size: int | None = None, seed: int = 0) -> Path:
     entry = get(name)
     suffix = "" if (size in (None, entry.size) and seed == 0) else f"-n{size or entry.size}-s{seed}"

@@ -21,6 +21,7 @@ import pytest
 from seamrl.algos import cql_sa, ssar, td3bc, td3bc_sa
 from seamrl.algos.common import AgentSpec
 from seamrl.data import Dataset
+from seamrl.errors import ConfigError
 from seamrl.train.trainer import Phase
 
 from test_algo_cql import FAST, bandit_run, pendulum_npz  # noqa: F401
@@ -245,6 +246,28 @@ def test_trust_flags_by_return_threshold_success_and_table():
     with pytest.warns(UserWarning, match="every transition is trusted"):
         assert ssar.resolve_selection("toy-v0", cql_sa.Config(), 0)[0] == "all"
     assert ssar.batch_columns(cql_sa.Config()) == {"trust": 1.0}
+
+
+def test_suite_data_under_a_d4rl_name_does_not_get_d4rl_return_thresholds(monkeypatch):
+    """seamrl's hopper-medium-v0 has its own return scale: the table's traj rule (G_T 1800) becomes the
+    data-relative IQL-advantage rule; the same name from a D4RL file keeps G_T."""
+    from seamrl.data import suite
+
+    assert ssar.resolve_selection("hopper-medium-v0", td3bc_sa.Config(), 1, own_scale=True) == ("iql", None, 0.7)
+    assert ssar.resolve_selection("hopper-medium-v0", td3bc_sa.Config(), 1) == ("traj", 1800, 0.7)
+    built = _episodes([100.0, 300.0], name="hopper-medium-v0")
+    assert suite.is_suite_dataset(dataclasses.replace(built, source=str(suite.path_of("hopper-medium-v0"))))
+    assert not suite.is_suite_dataset(dataclasses.replace(built, source="/data/d4rl/hopper-medium-v0.hdf5"))
+    seen = {}
+    monkeypatch.setattr(ssar, "iql_advantage_flags", lambda ds, expectile, steps, seed=0: seen.setdefault("iql", np.ones(len(ds), bool)))
+    suite_built = dataclasses.replace(built, source="seamrl suite: hopper-medium-v0")
+    assert ssar.trust_flags(suite_built, td3bc_sa.Config(), 1).all() and "iql" in seen
+
+
+def test_a_selection_that_trusts_almost_nothing_is_refused():
+    ds = _episodes([100.0] * 150 + [300.0])  # one episode of 151 above G_T: 0.7% of the rows
+    with pytest.raises(ConfigError, match=r"trusts 4 of 604 rows \(0.7%\) .* G_T = 150.*median 100"):
+        ssar.trust_flags(ds, cql_sa.Config(trust_selection="traj", return_threshold=150.0), 0)
 
 
 def test_iql_trust_flags_pick_better_actions(h, tmp_path, monkeypatch):
