@@ -78,16 +78,31 @@ def runs_table(run_dirs: list[str]) -> str:
             raise ConfigError(f"'{d}' has no summary.json; the run has not finished.")
         s = json.loads(path.read_text())
         phases = s["phases"]
-        switch = f"{_fmt(phases[0]['final'])} → {_fmt(phases[1]['first'])}" if len(phases) > 1 else "–"
-        rows.append(f"| {s['algo']} | {s['task']} | {s['setting']} | {s['seed']} | {s['metric']} | {_fmt(s['initial'])} | {switch} | {_fmt(s['final'])} | {_fmt(s['best'])} | {s['grad_steps']} | {s['env_steps']} | {_fmt(s['wall_time'], 0)} |")
-        groups.setdefault((s["algo"], s["task"], s["setting"]), []).append((s["final"], s["best"]))
+        # the first switch: the last score before it, the first after it, and the lowest of the next phase (the dip)
+        switch = (phases[0]["final"], phases[1]["first"], phases[1].get("lowest")) if len(phases) > 1 else None
+        shown = f"{_fmt(switch[0])} → {_fmt(switch[1])} (lowest {_fmt(switch[2])})" if switch else "–"
+        rows.append(f"| {s['algo']} | {s['task']} | {s['setting']} | {s['seed']} | {s['metric']} | {_fmt(s['initial'])} | {shown} | {_fmt(s['final'])} | {_fmt(s['best'])} | {s['grad_steps']} | {s['env_steps']} | {_fmt(s['wall_time'], 0)} |")
+        groups.setdefault((s["algo"], s["task"], s["setting"]), []).append((s["final"], s["best"], switch))
     out = ["| algo | task | setting | seed | metric | start | before → after switch | final | best | grad steps | env steps | wall s |", "|" + "---|" * 12, *rows]
     if any(len(v) > 1 for v in groups.values()):
-        out += ["", "| algo | task | setting | seeds | final (mean ± std) | best (mean ± std) |", "|---|---|---|---|---|---|"]
+        out += ["", "| algo | task | setting | seeds | before → after switch (lowest after) | final (mean ± std) | best (mean ± std) |",
+                "|---|---|---|---|---|---|---|"]
         for (algo, task, setting), vals in groups.items():
             final, best = np.array([v[0] for v in vals]), np.array([v[1] for v in vals])
-            out.append(f"| {algo} | {task} | {setting} | {len(vals)} | {final.mean():.1f} ± {final.std():.1f} | {best.mean():.1f} ± {best.std():.1f} |")
+            out.append(f"| {algo} | {task} | {setting} | {len(vals)} | {_switch_mean([v[2] for v in vals])} | "
+                       f"{final.mean():.1f} ± {final.std():.1f} | {best.mean():.1f} ± {best.std():.1f} |")
     return "\n".join(out)
+
+
+def _switch_mean(switches: list) -> str:
+    """Mean ± std over seeds of the score before the switch, after it and the lowest after it."""
+    if any(sw is None or None in sw for sw in switches):
+        return "–"
+    import numpy as np
+
+    parts = [np.array(x, float) for x in zip(*switches)]
+    before, after, lowest = (f"{x.mean():.1f} ± {x.std():.1f}" for x in parts)
+    return f"{before} → {after} ({lowest})"
 
 
 def data_export(name: str, fmt: str, out: str | None) -> str:

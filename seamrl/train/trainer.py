@@ -622,6 +622,7 @@ class Trainer:
                     "first": rows[0][key] if rows else None,
                     "final": rows[-1][key] if rows else None,
                     "best": max((r[key] for r in rows), default=None),
+                    "lowest": min((r[key] for r in rows), default=None),  # after a switch: the dip, if any
                     **self._phase_rates.get(p.index, {}),
                 }
             )

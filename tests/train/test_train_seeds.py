@@ -1,6 +1,7 @@
 """Seeds trained together (``--seeds``), extending a finished run, and a global compilation count."""
 
 import json
+import re
 
 import jax
 import jax.numpy as jnp
@@ -119,6 +120,18 @@ def test_fine_tuning_a_finished_offline_run_equals_the_offline_to_online_run(tmp
     assert [[p["kind"] for p in r["phases"]] for r in summary["runs"]] == [["offline", "online"]] * 2
     _, o2o = train_seeds(_run(tmp_path, "o2o", setting="offline-to-online", online_steps=200, **kw), [0, 1], quiet=True)
     strip = lambda text: [line.split(",")[:4] + line.split(",")[5:] for line in text.splitlines()]  # noqa: E731 (no wall time)
+    import csv
+
+    from seamrl.report.tables import runs_table
+
+    online = [float(r["eval_return_mean"]) for r in csv.DictReader(open(o2o / "s0" / "metrics.csv"))
+              if r["phase"] == "1" and r["eval_return_mean"]]
+    s0 = json.loads((o2o / "s0" / "summary.json").read_text())["phases"]
+    assert s0[1]["lowest"] == min(online) and s0[1]["first"] == online[0]  # the dip after the switch
+    table = runs_table([str(o2o)])
+    assert f"{s0[0]['final']:.1f} → {online[0]:.1f} (lowest {min(online):.1f})" in table
+    num = r"-?\d+\.\d ± \d+\.\d"  # before → after (lowest after), mean ± std over the two seeds
+    assert re.search(rf"\| td3bc \| Pendulum-v1 \| offline-to-online \| 2 \| {num} → {num} \({num}\) \|", table)
     for seed in ("s0", "s1"):
         assert json.loads((offline / seed / "config.json").read_text())["run"]["setting"] == "offline-to-online"
         assert _max_diff(_params(offline / seed), _params(o2o / seed)) == 0.0
