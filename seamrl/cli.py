@@ -51,7 +51,7 @@ def cmd_train(args) -> int:
     if args.resume:
         keys = ("offline_steps", "online_steps", "eval_every", "eval_episodes")  # evaluation does not touch training's streams
         steps = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
-        summary, run_dir = resume(args.resume, quiet=args.quiet, steps=steps, setting=args.setting)
+        summary, run_dir = resume(args.resume, quiet=args.quiet, steps=steps, setting=args.setting, overrides=args.set)
     else:
         if not args.algo or not args.task:
             raise SeamrlError("`seamrl train` needs ALGO and --task TASK (or --resume RUN_DIR).")

@@ -10,10 +10,11 @@ space, weight net unused). Online-from-scratch runs need no flag: see "Online fr
 Per update (§3.7), on a batch (s, a, r, s', m) with reference actions a^μ:
 
 * a^μ: offline (``state.online`` False) the dataset actions; online (``state.online`` True) fresh
-  samples from π̄(·|s), clipped to ±(1 − ``dataset_action_clip``) (§3.2, §3.5). One jitted update
+  samples from π̄(·|s) (§3.2), unclipped as ℓ's targets (``clip_reference_bc``). One jitted update
   serves both phases (``lax.cond`` on the flag, no recompilation; π̄ is sampled only online).
 * V step (§3.2): IVR's dual loss (``ivr.sql_value_loss`` for χ², ``ivr.eql_value_loss`` for KL) on
-  q = min_k Q̄_k(s, a^μ) (target critics), averaged over ``reference_samples`` draws online.
+  q = min_k Q̄_k(s, clip(a^μ)) (target critics, actions clipped to ±(1 − ``dataset_action_clip``),
+  §3.5), averaged over ``reference_samples`` draws online.
 * Q step: Σ_k mean (Q_k(s, a) − r − γ m V(s'))² on the *stored* actions, with the new V.
 * Weight-net step, estimator E1 (§3.4.1): with ℓ_i(θ) = log π_θ(a^μ_i|s_i) (diffusion:
   −‖ε_i − ε_θ(x_{t_i}, s_i, t_i)‖², one draw (t_i, ε_i) per update), u_i = act(w_φ(s_i, a^μ_i)),
@@ -101,7 +102,11 @@ class Config(AgentConfig):
     uniform_weight_guard: bool = False  # §3.4.1 optional guard: uniform ŵ when (max u − min u) < 1e-3 mean u
     reference_samples: int = 1  # §3.2 K: π̄ samples per state in the online V loss (BC uses the first)
     reward_transform: str = "range"  # §3.7 offline step 1: MuJoCo ×1000/(R_max − R_min)
-    dataset_action_clip: float = 1e-5  # §3.5: dataset (and π̄-sampled) actions clipped to ±(1 − 1e-5)
+    dataset_action_clip: float = 1e-5  # §3.5: dataset actions clipped to ±(1 − 1e-5); π̄ samples in the V loss too
+    # §3.5 [I] also clips the π̄ samples that are ℓ's targets online. Fitting π on clipped samples of π̄ ≈ π is
+    # biased: near the bound they have a smaller spread and an inward-pulled mean, so σ shrinks and the mean
+    # drifts every step (hopper-medium O2O: 38 → 13 normalised in 2k online steps). Off: unclipped targets.
+    clip_reference_bc: bool = False
 
     def __post_init__(self):
         def bad(message: str):
@@ -236,23 +241,27 @@ def begin_phase(state: State, phase) -> State:
 
 
 def reference_actions(state: State, batch: Batch, key: jax.Array) -> jnp.ndarray:
-    """(K, B, A) actions from μ: dataset actions offline, clipped π̄ samples online (§3.2)."""
+    """(K, B, A) actions from μ: dataset actions offline, π̄ samples online (§3.2), clipped to the
+    action bound only with ``clip_reference_bc`` (the V loss clips them itself: ``value_loss``)."""
     c = state.config
     actions = batch["actions"]
     shape = (c.reference_samples,) + actions.shape
+    bound = 1.0 - c.dataset_action_clip if c.clip_reference_bc else jnp.inf
 
     def from_pi_bar():
         pc = policy_class(c)
         return pc.reference_samples(state.actor.apply_fn, state.actor_ref, batch["observations"], key,
-                                    c.reference_samples, 1.0 - c.dataset_action_clip, c)
+                                    c.reference_samples, bound, c)
 
     return jax.lax.cond(state.online, from_pi_bar, lambda: jnp.broadcast_to(actions, shape))
 
 
 def value_loss(params, state: State, obs: jnp.ndarray, ref: jnp.ndarray):
-    """L_V on q = min_k Q̄_k(s, a^μ), each of the K reference samples a term of the mean."""
+    """L_V on q = min_k Q̄_k(s, a^μ), a^μ clipped to ±(1 − ``dataset_action_clip``) (the actions the env
+    would execute; a no-op on dataset actions), each of the K reference samples a term of the mean."""
     c = state.config
-    q = jax.vmap(lambda a: state.critic.apply_fn(state.critic_target, obs, a).min(axis=0))(ref)  # (K, B)
+    bound = 1.0 - c.dataset_action_clip
+    q = jax.vmap(lambda a: state.critic.apply_fn(state.critic_target, obs, jnp.clip(a, -bound, bound)).min(axis=0))(ref)  # (K, B)
     v = state.value.apply_fn(params, obs)
     fn = sql_value_loss if canonical_divergence(c) == "chi2" else eql_value_loss
     loss = fn(q, jnp.broadcast_to(v, q.shape), resolve_alpha(c))

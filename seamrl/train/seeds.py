@@ -75,14 +75,15 @@ def expand_run_dirs(run_dirs: list[str | Path]) -> list[Path]:
     return [x for d in run_dirs for x in (seed_dirs(d) if is_seeds_dir(d) else [Path(d)])]
 
 
-def resume_seeds(run_dir: str | Path, quiet: bool = False, steps: dict | None = None, setting: str | None = None) -> tuple[dict, Path]:
+def resume_seeds(run_dir: str | Path, quiet: bool = False, steps: dict | None = None, setting: str | None = None,
+                 overrides: list[str] | None = None) -> tuple[dict, Path]:
     """Continue (or extend, as ``trainer.resume``) every seed of a ``--seeds`` run from its own last checkpoint."""
     from seamrl.train.trainer import extended_run, restore_for_resume
 
     run_dir = Path(run_dir)
     dirs = seed_dirs(run_dir)
     old = [load_run_config(d) for d in dirs]  # ``out`` from where the run is now (a copied or moved run directory)
-    trainers = _trainers([replace(extended_run(r, steps, setting), out=str(d)) for r, d in zip(old, dirs)], quiet)
+    trainers = _trainers([replace(extended_run(r, steps, setting, overrides), out=str(d)) for r, d in zip(old, dirs)], quiet)
     for t, r in zip(trainers, old):
         restore_for_resume(t, r)
     return fit_together(trainers, run_dir), run_dir

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from seamrl import algos, envs
-from seamrl.config import RunConfig, agent_config, validate
+from seamrl.config import RunConfig, agent_config, apply_overrides, validate
 from seamrl.data import buffer, rollout
 from seamrl.errors import ConfigError
 from seamrl.train import checkpoint
@@ -690,30 +690,36 @@ def train(run: RunConfig, quiet: bool = False) -> tuple[dict, Path]:
     return trainer.fit(), run_dir
 
 
-def resume(run_dir: str | Path, quiet: bool = False, steps: dict | None = None, setting: str | None = None) -> tuple[dict, Path]:
+def resume(run_dir: str | Path, quiet: bool = False, steps: dict | None = None, setting: str | None = None,
+           overrides: list[str] | None = None) -> tuple[dict, Path]:
     """Continue a killed run from ``run_dir/checkpoints/latest.ckpt``.
 
     ``steps`` (``{"online_steps": n}`` / ``{"offline_steps": n}``, and ``eval_every`` / ``eval_episodes``) changes the phases' lengths; a
     finished run whose last phase becomes longer goes on from where it stopped (same replay,
     counters and RNG streams), so a run can be extended. ``setting`` appends phases (an offline
-    run becomes offline-to-online: fine-tuning from its checkpoint, ``extended_run``). A ``--seeds``
-    directory resumes every seed."""
+    run becomes offline-to-online: fine-tuning from its checkpoint, ``extended_run``), with
+    ``overrides`` (``key=value``) for them. A ``--seeds`` directory resumes every seed."""
     from seamrl.train.seeds import is_seeds_dir, resume_seeds
 
     if is_seeds_dir(run_dir):
-        return resume_seeds(run_dir, quiet, steps, setting)
+        return resume_seeds(run_dir, quiet, steps, setting, overrides)
     run_dir = Path(run_dir)
     old = load_run_config(run_dir)
-    trainer = Trainer(extended_run(old, steps, setting), run_dir, quiet)
+    trainer = Trainer(extended_run(old, steps, setting, overrides), run_dir, quiet)
     restore_for_resume(trainer, old)
     return trainer.fit(), run_dir
 
 
-def extended_run(old: RunConfig, steps: dict | None = None, setting: str | None = None) -> RunConfig:
+def extended_run(old: RunConfig, steps: dict | None = None, setting: str | None = None, overrides: list[str] | None = None) -> RunConfig:
     """``old`` with new phase lengths and, optionally, a setting whose phases start with ``old``'s
     (offline → offline-to-online). The agent keeps the options it was trained with: where the new
-    setting's presets differ (e.g. UNIVR's Table 5 O2O α), the old values are pinned, with a notice."""
+    setting's presets differ (e.g. UNIVR's Table 5 O2O α), the old values are pinned, with a notice.
+    ``overrides`` (``--set``) are for the new phases (replay options, UNIVR's λ, ...); one that
+    changes a network's shape fails when the checkpoint is restored."""
     new = replace(old, **(steps or {}), **({"setting": setting} if setting else {}))
+    if overrides and new.setting == old.setting:
+        raise ConfigError("--set with --resume applies to phases the run adds: give --setting offline-to-online "
+                          "(a resumed run otherwise keeps its options, so that it reproduces the uninterrupted run).")
     if new.setting == old.setting:
         return new
     old_kinds, new_kinds = [p.kind for p in schedule(old)], [p.kind for p in schedule(new)]
@@ -728,7 +734,8 @@ def extended_run(old: RunConfig, steps: dict | None = None, setting: str | None 
     if pinned:
         print(f"seamrl: keeping the options this run was trained with, not the '{new.setting}' presets: "
               + ", ".join(f"{k}={v} (preset {presets[k]})" for k, v in pinned.items()), file=sys.stderr)
-    return replace(new, agent={**new.agent, **pinned})
+    new = replace(new, agent={**new.agent, **pinned})
+    return apply_overrides(new, module.Config, overrides) if overrides else new
 
 
 def restore_for_resume(trainer: Trainer, old: RunConfig) -> None:

@@ -335,7 +335,6 @@ def test_online_value_loss_uses_pi_bar_samples_and_pi_bar_tracks_pi(base):
     ref = jax.jit(univr.reference_actions)(st, batch, k_ref)
     assert ref.shape == (1, B, ACT)
     assert float(jnp.abs(ref[0] - batch["actions"]).mean()) > 0.1  # not the dataset actions
-    assert float(jnp.abs(ref).max()) <= 1.0 - 1e-5 + 1e-7
     mean, log_std = st.actor.apply_fn(st.actor_ref, batch["observations"])
     z = (ref[0] - mean) / jnp.exp(log_std)  # π̄ samples: standardised residuals ≈ N(0, 1)
     assert abs(float(z.mean())) < 0.2 and 0.8 < float(z.std()) < 1.2
@@ -346,6 +345,10 @@ def test_online_value_loss_uses_pi_bar_samples_and_pi_bar_tracks_pi(base):
     on_data, _ = value_loss(st.value.params, st, batch["observations"], batch["actions"][None])
     np.testing.assert_allclose(metrics["value_loss"], expected, rtol=1e-6)
     assert abs(float(expected) - float(on_data)) > 1e-4
+    wide = ref * 3.0  # beyond the bound: Q sees the clipped actions
+    clipped = jnp.clip(wide, -1.0 + 1e-5, 1.0 - 1e-5)
+    np.testing.assert_allclose(value_loss(st.value.params, st, batch["observations"], wide)[0],
+                               value_loss(st.value.params, st, batch["observations"], clipped)[0], rtol=1e-6)
     assert float(metrics["ref_action_shift"]) > 0.1
     lam = st.config.ref_lambda  # π̄ ← λ π_new + (1 − λ) π̄
     want = jax.tree_util.tree_map(lambda p, r: lam * p + (1 - lam) * r, new.actor.params, st.actor_ref)
@@ -357,6 +360,29 @@ def test_online_value_loss_uses_pi_bar_samples_and_pi_bar_tracks_pi(base):
     np.testing.assert_array_equal(ref_off[0], batch["actions"])
     _, m_off = _update(offline, batch)
     assert float(m_off["ref_action_shift"]) == 0.0
+
+
+def test_online_bc_targets_are_unclipped_because_clipped_ones_shrink_sigma(base):
+    """π̄ = π with σ = 1 and means near the bound: fitting ℓ to clipped samples of π̄ has a negative
+    log-σ gradient (σ shrinks every step) and pulls the mean inward; the unclipped targets of the
+    default give gradients ≈ 0 at π = π̄ (the fixed point of weighted BC with uniform weights)."""
+    st = univr.begin_phase(base, Phase("online", 10, 1))
+    params = st.actor.params["params"]
+    pi = {"params": {**params, "log_std": jnp.zeros_like(params["log_std"])}}
+    st = st.replace(actor_ref=pi, actor=st.actor.replace(params=pi))
+    batch = _batch(5, n=16384)
+
+    def grads(state):
+        ref = univr.reference_actions(state, batch, jax.random.PRNGKey(3))[0]
+        ll = lambda p: univr.policy_class(state.config).log_lik(state.actor.apply_fn, p, batch["observations"], ref, None, state.config).mean()  # noqa: E731
+        return jax.grad(ll)(pi)["params"]["log_std"], ref
+
+    unbiased, ref = grads(st)
+    assert float(jnp.abs(ref).max()) > 1.5  # raw samples of π̄
+    biased, ref_c = grads(st.replace(config=dataclasses.replace(st.config, clip_reference_bc=True)))
+    assert float(jnp.abs(ref_c).max()) <= 1.0
+    assert float(jnp.abs(unbiased).max()) < 0.05  # sampling noise only: standard error √2/√16384 ≈ 0.011
+    assert float(biased.max()) < -0.2  # ∂ mean ℓ / ∂ log σ < 0 in every dimension: σ would shrink
 
 
 def test_critic_regresses_stored_actions_online(base):

@@ -162,6 +162,12 @@ def test_fine_tuning_keeps_the_options_the_run_was_trained_with(tmp_path, capsys
     new = extended_run(offline, {"online_steps": 10}, "offline-to-online")
     assert new.agent == {"sql_alpha": 0.1} and new.online_steps == 10
     assert "sql_alpha=0.1 (preset 0.5)" in capsys.readouterr().err
+    tuned = extended_run(offline, {"online_steps": 10}, "offline-to-online", ["ref_lambda=0.001", "replay_init=half"])
+    assert tuned.agent == {"sql_alpha": 0.1, "ref_lambda": 0.001} and tuned.replay_init == "half" and offline.agent == {}
+    from seamrl.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--set with --resume applies to phases the run adds"):
+        extended_run(offline, {"offline_steps": 20}, None, ["ref_lambda=0.001"])
 
 
 def test_extending_an_online_run_keeps_its_replay(tmp_path):
