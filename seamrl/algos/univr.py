@@ -55,6 +55,7 @@ from seamrl.algos.iql import critic_loss  # Q ← r + γ m V(s') on stored actio
 from seamrl.algos.ivr import DIVERGENCES, canonical_divergence, eql_value_loss, resolve_alpha, sql_value_loss
 from seamrl.algos.univr_inpg import WeightNet, policy_step
 from seamrl.algos.univr_policies import POLICY_CLASSES, policy_class
+from seamrl.config import task_family
 from seamrl.errors import ConfigError
 from seamrl.nets import StateValue, critic_ensemble
 from seamrl.nets import diffusion as ddpm
@@ -157,14 +158,22 @@ ONLINE_TABLE3 = {"antbulletenv": {"online_ref_lambda": 0.1}, "bipedalwalker": {"
                  "quadruped-walk": {"sql_alpha": 0.5, "online_ref_lambda": 0.1}}
 O2O_TABLE5 = {"pen-": {"sql_alpha": 1.0}, "antmaze": {"sql_alpha": 0.5}}  # door/hammer/relocate: the adroit preset (2.0)
 OFFLINE_TABLE4 = {"antmaze-umaze-diverse": {"sql_alpha": 2.0}}
+# [I, measured] Table 5's λ = 0.01 is for AntMaze / Adroit; the paper has no MuJoCo O2O. On hopper-medium-v0
+# (50k offline steps, seed 0) λ = 0.01 lost the policy within 2k online steps (1127 → 8 return, recovering
+# only at 4.5k), λ = 0.001 doubled the return in 5k steps without a drop (benchmarks/README.md, UNIVR O2O).
+O2O_LOCOMOTION = {"o2o_ref_lambda": 0.001}
 
 
 def task_presets(task: str, setting: str) -> dict:
     """Table 3 online rows for the non-MuJoCo envs, Table 5's O2O α for pen and AntMaze (0.5, where
-    offline AntMaze uses 0.1), Table 4's umaze-diverse α = 2.0; MuJoCo needs nothing beyond the defaults."""
+    offline AntMaze uses 0.1), Table 4's umaze-diverse α = 2.0, and the O2O λ for MuJoCo locomotion
+    (``O2O_LOCOMOTION``, not in the paper)."""
     table = {"online": ONLINE_TABLE3, "offline-to-online": O2O_TABLE5, "offline": OFFLINE_TABLE4}.get(setting, {})
     t = task.lower()
-    return next((values for key, values in table.items() if key in t), {})
+    values = next((values for key, values in table.items() if key in t), {})
+    if setting == "offline-to-online" and task_family(task) == "locomotion":
+        values = {**O2O_LOCOMOTION, **values}
+    return values
 
 
 @struct.dataclass

@@ -712,10 +712,10 @@ def resume(run_dir: str | Path, quiet: bool = False, steps: dict | None = None, 
 
 def extended_run(old: RunConfig, steps: dict | None = None, setting: str | None = None, overrides: list[str] | None = None) -> RunConfig:
     """``old`` with new phase lengths and, optionally, a setting whose phases start with ``old``'s
-    (offline → offline-to-online). The agent keeps the options it was trained with: where the new
-    setting's presets differ (e.g. UNIVR's Table 5 O2O α), the old values are pinned, with a notice.
-    ``overrides`` (``--set``) are for the new phases (replay options, UNIVR's λ, ...); one that
-    changes a network's shape fails when the checkpoint is restored."""
+    (offline → offline-to-online). The new setting's presets apply from the new phases on (e.g.
+    UNIVR's O2O λ); where they differ from the options the run was trained with, a notice says so.
+    ``overrides`` (``--set``) are for the new phases (replay options, λ, or an old value to keep);
+    one that changes a network's shape fails when the checkpoint is restored."""
     new = replace(old, **(steps or {}), **({"setting": setting} if setting else {}))
     if overrides and new.setting == old.setting:
         raise ConfigError("--set with --resume applies to phases the run adds: give --setting offline-to-online "
@@ -729,13 +729,14 @@ def extended_run(old: RunConfig, steps: dict | None = None, setting: str | None 
     module = algos.get(old.algo)
     if new.setting not in module.SETTINGS:
         raise ConfigError(f"Algorithm '{old.algo}' does not support setting '{new.setting}'; it supports {', '.join(module.SETTINGS)}.")
+    new = replace(new, agent=dict(new.agent))
+    new = apply_overrides(new, module.Config, overrides) if overrides else new
     trained, presets = asdict(agent_config(module, old)), asdict(agent_config(module, new))
-    pinned = {k: v for k, v in trained.items() if presets[k] != v}
-    if pinned:
-        print(f"seamrl: keeping the options this run was trained with, not the '{new.setting}' presets: "
-              + ", ".join(f"{k}={v} (preset {presets[k]})" for k, v in pinned.items()), file=sys.stderr)
-    new = replace(new, agent={**new.agent, **pinned})
-    return apply_overrides(new, module.Config, overrides) if overrides else new
+    changed = {k: (v, presets[k]) for k, v in trained.items() if presets[k] != v}
+    if changed:
+        print(f"seamrl: from the new phases on, the '{new.setting}' options differ from those the run was trained with: "
+              + ", ".join(f"{k} {a} → {b}" for k, (a, b) in changed.items()) + " (--set KEY=VALUE to choose)", file=sys.stderr)
+    return new
 
 
 def restore_for_resume(trainer: Trainer, old: RunConfig) -> None:

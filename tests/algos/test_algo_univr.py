@@ -103,6 +103,13 @@ def test_tables_3_to_5_per_task_presets(task, setting, alpha, lam):
     assert forced.sql_alpha == 0.3 and forced.online_ref_lambda == 0.05
 
 
+def test_locomotion_fine_tuning_uses_the_measured_lambda_and_the_rest_table_5():
+    o2o = AgentSpec(OBS, ACT, offline_steps=100, online_steps=100)
+    lam = lambda task: univr.resolve(agent_config(univr, RunConfig(algo="univr", task=task, setting="offline-to-online")), o2o).ref_lambda  # noqa: E731
+    assert lam("hopper-medium-v0") == 0.001 and lam("walker2d-medium-replay-v2") == 0.001
+    assert lam("antmaze-medium-play-v2") == 0.01 and lam("pen-cloned-v1") == 0.01
+
+
 def test_init_picks_online_architecture_only_from_scratch(base):
     cfg = univr.Config(**SMALL)
     c = univr.resolve(cfg, AgentSpec(OBS, ACT, online_steps=100))  # online from scratch

@@ -153,17 +153,20 @@ def test_a_run_goes_on_only_in_a_setting_that_begins_with_its_phases(tmp_path, p
         extended_run(_run(tmp_path, "b", algo="bppo", dataset=str(pendulum_npz)), setting="offline-to-online")
 
 
-def test_fine_tuning_keeps_the_options_the_run_was_trained_with(tmp_path, capsys):
-    """UNIVR's Table 5 O2O α for AntMaze (0.5) differs from its offline α (0.1): an offline AntMaze run
-    fine-tuned online keeps 0.1, and says so."""
+def test_fine_tuning_applies_the_new_settings_presets_and_says_which_differ(tmp_path, capsys):
+    """UNIVR's Table 5 O2O α for AntMaze (0.5) differs from its offline α (0.1): the fine-tuned run
+    gets 0.5 from the switch on and a notice; --set keeps the old value or tunes the new phase."""
+    from seamrl.algos import univr
+    from seamrl.config import agent_config
     from seamrl.train.trainer import extended_run
 
     offline = RunConfig(algo="univr", task="antmaze-umaze-v2", setting="offline", offline_steps=10)
     new = extended_run(offline, {"online_steps": 10}, "offline-to-online")
-    assert new.agent == {"sql_alpha": 0.1} and new.online_steps == 10
-    assert "sql_alpha=0.1 (preset 0.5)" in capsys.readouterr().err
-    tuned = extended_run(offline, {"online_steps": 10}, "offline-to-online", ["ref_lambda=0.001", "replay_init=half"])
+    assert new.online_steps == 10 and agent_config(univr, new).sql_alpha == 0.5
+    assert "sql_alpha 0.1 → 0.5" in capsys.readouterr().err
+    tuned = extended_run(offline, {"online_steps": 10}, "offline-to-online", ["sql_alpha=0.1", "ref_lambda=0.001", "replay_init=half"])
     assert tuned.agent == {"sql_alpha": 0.1, "ref_lambda": 0.001} and tuned.replay_init == "half" and offline.agent == {}
+    assert "sql_alpha" not in capsys.readouterr().err
     from seamrl.errors import ConfigError
 
     with pytest.raises(ConfigError, match="--set with --resume applies to phases the run adds"):
