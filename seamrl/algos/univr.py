@@ -159,8 +159,9 @@ ONLINE_TABLE3 = {"antbulletenv": {"online_ref_lambda": 0.1}, "bipedalwalker": {"
 O2O_TABLE5 = {"pen-": {"sql_alpha": 1.0}, "antmaze": {"sql_alpha": 0.5}}  # door/hammer/relocate: the adroit preset (2.0)
 OFFLINE_TABLE4 = {"antmaze-umaze-diverse": {"sql_alpha": 2.0}}
 # [I, measured] Table 5's λ = 0.01 is for AntMaze / Adroit; the paper has no MuJoCo O2O. On hopper-medium-v0
-# (50k offline steps, seed 0) λ = 0.01 lost the policy within 2k online steps (1127 → 8 return, recovering
-# only at 4.5k), λ = 0.001 doubled the return in 5k steps without a drop (benchmarks/README.md, UNIVR O2O).
+# (50k offline steps, seed 0) λ = 0.01 lost the policy within 2k online steps (1127 → 8 return); λ = 0.001
+# reached 93 normalised at 7.5k steps but lost it at 10k: a slower π̄ delays the collapse, it does not
+# prevent it (benchmarks/README.md, UNIVR O2O).
 O2O_LOCOMOTION = {"o2o_ref_lambda": 0.001}
 
 
