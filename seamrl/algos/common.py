@@ -67,6 +67,7 @@ def make_state(
 
 
 def adam(lr: float | Callable, grad_clip: float | None = None, eps: float = 1e-8) -> optax.GradientTransformation:
+    """Adam, after global-norm clipping when ``grad_clip`` is set."""
     tx = optax.adam(lr, eps=eps)
     return optax.chain(optax.clip_by_global_norm(grad_clip), tx) if grad_clip else tx
 

@@ -106,7 +106,7 @@ class Config(AgentConfig):
     dataset_action_clip: float = 1e-5  # §3.5: dataset actions clipped to ±(1 − 1e-5); π̄ samples in the V loss too
     # §3.5 [I] also clips the π̄ samples that are ℓ's targets online. Fitting π on clipped samples of π̄ ≈ π is
     # biased: near the bound they have a smaller spread and an inward-pulled mean, so σ shrinks and the mean
-    # drifts every step (hopper-medium O2O: 38 → 13 normalised in 2k online steps). Off: unclipped targets.
+    # drifts every step (hopper-medium O2O: 38 → 14 normalised in 2k online steps). Off: unclipped targets.
     clip_reference_bc: bool = False
 
     def __post_init__(self):

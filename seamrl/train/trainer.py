@@ -93,11 +93,7 @@ class Trainer:
         """``dataset``: an already loaded task dataset to use instead of loading it again (seeds of one run share it)."""
         validate(run)
         self.run, self.dir, self.quiet = run, Path(run_dir), quiet
-        self.algo = algos.get(run.algo)
-        if run.setting not in self.algo.SETTINGS:
-            raise ConfigError(
-                f"Algorithm '{run.algo}' does not support setting '{run.setting}'; it supports {', '.join(self.algo.SETTINGS)}."
-            )
+        self.algo = supported(run.algo, run.setting)
         self.config = agent_config(self.algo, run)
         self.rollouts = hasattr(self.algo, "update_rollout")
         self.phases = self.phases_of(run, self.config, self.rollouts)
@@ -710,6 +706,14 @@ def resume(run_dir: str | Path, quiet: bool = False, steps: dict | None = None, 
     return trainer.fit(), run_dir
 
 
+def supported(algo: str, setting: str):
+    """The algorithm's module, or a ConfigError when it does not support ``setting``."""
+    module = algos.get(algo)
+    if setting not in module.SETTINGS:
+        raise ConfigError(f"Algorithm '{algo}' does not support setting '{setting}'; it supports {', '.join(module.SETTINGS)}.")
+    return module
+
+
 def extended_run(old: RunConfig, steps: dict | None = None, setting: str | None = None, overrides: list[str] | None = None) -> RunConfig:
     """``old`` with new phase lengths and, optionally, a setting whose phases start with ``old``'s
     (offline → offline-to-online). The new setting's presets apply from the new phases on (e.g.
@@ -717,18 +721,16 @@ def extended_run(old: RunConfig, steps: dict | None = None, setting: str | None 
     ``overrides`` (``--set``) are for the new phases (replay options, λ, or an old value to keep);
     one that changes a network's shape fails when the checkpoint is restored."""
     new = replace(old, **(steps or {}), **({"setting": setting} if setting else {}))
-    if overrides and new.setting == old.setting:
-        raise ConfigError("--set with --resume applies to phases the run adds: give --setting offline-to-online "
-                          "(a resumed run otherwise keeps its options, so that it reproduces the uninterrupted run).")
     if new.setting == old.setting:
+        if overrides:
+            raise ConfigError("--set with --resume applies to phases the run adds: give --setting offline-to-online "
+                              "(a resumed run otherwise keeps its options, so that it reproduces the uninterrupted run).")
         return new
     old_kinds, new_kinds = [p.kind for p in schedule(old)], [p.kind for p in schedule(new)]
     if new_kinds[: len(old_kinds)] != old_kinds or len(new_kinds) == len(old_kinds):
         raise ConfigError(f"A '{old.setting}' run cannot go on as '{new.setting}': the new setting's phases "
                           f"({', '.join(new_kinds)}) must begin with the run's ({', '.join(old_kinds)}) and add at least one.")
-    module = algos.get(old.algo)
-    if new.setting not in module.SETTINGS:
-        raise ConfigError(f"Algorithm '{old.algo}' does not support setting '{new.setting}'; it supports {', '.join(module.SETTINGS)}.")
+    module = supported(old.algo, new.setting)
     new = replace(new, agent=dict(new.agent))
     new = apply_overrides(new, module.Config, overrides) if overrides else new
     trained, presets = asdict(agent_config(module, old)), asdict(agent_config(module, new))
