@@ -18,22 +18,12 @@ import csv
 from dataclasses import replace
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-import optax
 from scipy.stats import spearmanr
 
 from seamrl.algos import unio4
-from seamrl.algos.unio4_ensemble import member, members_from
+from seamrl.algos.unio4_ensemble import member
 from seamrl.train.trainer import load_trainer
-
-
-def restart(state: unio4.State, lr: float, steps: int, every: int) -> unio4.State:
-    """The state at the start of the improvement stage: π^i_θ = π^i_k = BC member i, fresh Adam."""
-    config = replace(state.config, improve_lr=lr, improve_steps=steps, ope_every=every)
-    net = state.improving.apply_fn.__self__
-    improving = members_from(net, state.members.params, optax.linear_schedule(lr, 0.0, steps), config.improve_grad_clip)
-    return state.replace(config=config, improving=improving, step=jnp.asarray(state.pretrain_steps, jnp.int32))
 
 
 def main() -> None:
@@ -53,7 +43,8 @@ def main() -> None:
     score = jax.jit(lambda s: unio4.ope_scores(s, s.improving.params, obs, jax.random.PRNGKey(11)))
     rows = []
     for lr in (float(x) for x in args.lrs.split(",")):
-        state = restart(base, lr, args.steps, args.every)
+        state = unio4.restart_improvement(base, improve_lr=lr, improve_steps=args.steps, ope_every=args.every)
+        start = int(state.step)
         for step in range(0, args.steps + 1, args.every):
             amq = np.asarray(score(state))
             for m in range(amq.shape[0]):
@@ -63,8 +54,7 @@ def main() -> None:
                              "normalized": result["normalized_mean"], "return": result["return_mean"]})
                 print(rows[-1], flush=True)
             if step < args.steps:
-                state, _ = trainer._chunk(state, trainer.sample_key, trainer.offline, trainer.online,
-                                          int(state.step), k=args.every, ratio=1.0)
+                state, _ = trainer.updates(state, args.every, start=start + step)
     with open(args.out, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()

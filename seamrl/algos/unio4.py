@@ -110,6 +110,10 @@ class Config(ppo.Config):
     pretrain_critic_lr: float = 3e-4
     pretrain_clip_coef: float = 0.2
     pretrain_ent_coef: float = 0.0
+    # and PPO's running observation normalisation and reward scaling (§4.8, §7.4); the statistics freeze
+    # when stage 1 ends, so the offline stage and stage 3 see the observations the actor was trained on
+    pretrain_running_obs_norm: bool = True
+    pretrain_running_reward_scale: bool = True
 
     def __post_init__(self):
         super().__post_init__()
@@ -209,8 +213,10 @@ def online_stage(state: State, phase) -> State:
     """The online phase's PPO values and fresh Adam states, lr decayed over this phase's rollouts (§4.8
     step 4): from scratch (phase 0, ``pretrain_*``) or Uni-O4's fine-tuning values (after an offline phase)."""
     c = state.config
-    ppo_config = c if phase.index > 0 else replace(c, actor_lr=c.pretrain_actor_lr, critic_lr=c.pretrain_critic_lr,
-                                                      clip_coef=c.pretrain_clip_coef, ent_coef=c.pretrain_ent_coef)
+    ppo_config = c if phase.index > 0 else replace(
+        c, actor_lr=c.pretrain_actor_lr, critic_lr=c.pretrain_critic_lr, clip_coef=c.pretrain_clip_coef,
+        ent_coef=c.pretrain_ent_coef, running_obs_norm=c.pretrain_running_obs_norm,
+        running_reward_scale=c.pretrain_running_reward_scale)
     rollouts = phase.steps // (c.num_steps * state.num_envs)
     lr = lambda value: ppo.rollout_lr(value, c.grad_steps_per_rollout, rollouts, c.anneal_lr)  # noqa: E731
     return state.replace(
@@ -218,6 +224,17 @@ def online_stage(state: State, phase) -> State:
         online_critic=fresh_optimiser(state.online_critic, lr(ppo_config.critic_lr), c.max_grad_norm, c.adam_eps),
         ppo_config=ppo_config,
     )
+
+
+def restart_improvement(state: State, **changes) -> State:
+    """The state at the start of the improvement stage (§4.6), with ``changes`` to its config values
+    (e.g. ``improve_lr``): π^i_θ = π^i_k = the BC members, a fresh Adam whose lr decays over
+    ``improve_steps``; the critics, members and dynamics model are kept."""
+    config = replace(state.config, **changes)
+    lr = optax.linear_schedule(config.improve_lr, 0.0, config.improve_steps)
+    restart = lambda m: fresh_optimiser(m, lr, config.improve_grad_clip)  # noqa: E731
+    improving = jax.vmap(restart)(state.improving.replace(params=state.members.params))
+    return state.replace(config=config, improving=improving, step=jnp.asarray(state.pretrain_steps, jnp.int32))
 
 
 # ------------------------------------------------------------------ offline update

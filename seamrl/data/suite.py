@@ -268,12 +268,13 @@ def load(name: str) -> Dataset:
 
 def list_table() -> str:
     scores = reference_scores()
-    rows = [f"{'name':<28}{'transitions':>12}  {'built':<6}{'task':<18}reference (random / expert)"]
+    width = max(len(entry.task) for entry in entries().values()) + 2  # pointmaze tasks are long (maze2d-...-dense-v1)
+    rows = [f"{'name':<28}{'transitions':>12}  {'built':<6}{'task':<{width}}reference (random / expert)"]
     for entry in entries().values():
         ref = scores.get(entry.env)
         ref_text = f"{ref['random']:.1f} / {ref['expert']:.1f} (seamrl)" if ref else "D4RL's (provisional)"
         built = "yes" if path_of(entry.name).exists() else "no"
-        rows.append(f"{entry.name:<28}{entry.size:>12,}  {built:<6}{entry.task:<18}{ref_text}")
+        rows.append(f"{entry.name:<28}{entry.size:>12,}  {built:<6}{entry.task:<{width}}{ref_text}")
     return "\n".join(rows)
 
 

@@ -55,7 +55,9 @@ def restore_tree(template: Any, leaves: list[np.ndarray], path: Path) -> Any:
     expected = jax.tree_util.tree_leaves(template)
     mismatch = len(expected) != len(leaves) or any(np.shape(a) != np.shape(b) for a, b in zip(expected, leaves))
     if mismatch:
-        raise ConfigError(f"Checkpoint {path} does not match this run's algorithm configuration (network shapes differ).")
+        raise ConfigError(f"Checkpoint {path} does not match this run's algorithm configuration: it holds {len(leaves)} "
+                          f"arrays where the agent state has {len(expected)}, or their shapes differ (different network "
+                          "sizes, or a checkpoint written by an older seamrl whose agent state was laid out differently).")
     dtypes = [jax.dtypes.canonicalize_dtype(np.asarray(e).dtype) for e in expected]
     return jax.tree_util.tree_unflatten(treedef, [jax.numpy.asarray(x, dtype=d) for x, d in zip(leaves, dtypes)])
 

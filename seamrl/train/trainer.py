@@ -205,6 +205,15 @@ class Trainer:
             out.append(p)
         return out
 
+    def updates(self, state, k: int, start: int | None = None, phase: Phase | None = None):
+        """``k`` updates of ``phase`` (default the current phase, or the last one of a finished run) on
+        ``state``, outside the loop (no counter moves, nothing is logged); batch i is drawn with key
+        ``start + i`` (default the run's gradient-step counter). Returns ``(state, mean metrics)``:
+        what a probe that restarts part of a run (scripts/unio4_gate_probe.py) needs."""
+        phase = phase or self.phases[min(self.counters.phase, len(self.phases) - 1)]
+        start = self.counters.grad_steps if start is None else start
+        return self._chunk(state, self.sample_key, self.offline, self.online, start, k=k, ratio=self._ratio(phase))
+
     def _updates(self, k: int, phase: Phase) -> None:
         self.state, metrics = self._chunk(self.state, self.sample_key, self.offline, self.online, self.counters.grad_steps,
                                           k=k, ratio=self._ratio(phase))
@@ -551,6 +560,8 @@ class Trainer:
         episodes are cut there and the envs reset from the counters, as in ``_online_phase``)."""
         run, n, steps = self.run, self.run.num_envs, self.config.num_steps
         spec = self.env_spec
+        values = getattr(self.state, "ppo_config", None) or self.config  # an agent's per-phase PPO values (Uni-O4)
+        self.running.obs_on, self.running.reward_on = values.running_obs_norm, values.running_reward_scale
         vec = envs.make_vector(run.task, n, seed=self._reset_seed(), **self._env_kwargs(phase))
         raw, _ = vec.reset(seed=self._reset_seed())
         self.running.returns = np.zeros(n)

@@ -169,6 +169,10 @@ def test_online_offline_online_logs_the_changed_env(tmp_path):
     assert len(logs) == 256 and len(trainer.dataset) == 256
     assert trainer._evaluator_kwargs == {"friction": 0.8, "mass_scale": 1.2}
     assert bool(trainer.state.from_actor) and bool(trainer.state.model_ready)
+    # stage 1 (PPO from scratch) normalises observations with running statistics of its 1 + 64 observations;
+    # they freeze there, so stages 2 and 3 see what the actor was trained on
+    assert abs(trainer.running.obs.count - 65) < 1e-3 and np.any(trainer.transforms.obs_mean != 0)
+    assert not trainer.running.obs_on and not trainer.running.reward_on
     rows = list(csv.DictReader(open(tmp_path / "ooo" / "metrics.csv")))
     penalties = [float(r["penalty"]) for r in rows if r["phase"] == "1" and r["penalty"] not in ("", "nan")]
     assert penalties and all(np.isfinite(penalties)) and any(p != 0.0 for p in penalties)  # Eq. 25's term is on
@@ -192,6 +196,7 @@ def test_online_stages_use_their_own_ppo_values_and_survive_a_resume(tmp_path):
     trainer.begin_phase()  # stage 1
     stage1 = trainer.state.ppo_config
     assert (stage1.clip_coef, stage1.actor_lr, stage1.critic_lr, stage1.ent_coef) == (0.2, 3e-4, 3e-4, 0.0)
+    assert stage1.running_obs_norm and stage1.running_reward_scale
     assert int(trainer.state.actor.step) == 0
     trainer.save()
     resumed = load_trainer(tmp_path / "r")
@@ -199,5 +204,28 @@ def test_online_stages_use_their_own_ppo_values_and_survive_a_resume(tmp_path):
 
     stage3 = unio4.begin_phase(trainer.state, trainer.phases[2])
     assert (stage3.ppo_config.clip_coef, stage3.ppo_config.actor_lr, stage3.ppo_config.ent_coef) == (0.05, 2e-5, 0.01)
+    assert not stage3.ppo_config.running_obs_norm and not stage3.ppo_config.running_reward_scale
     learned_v = jax.tree_util.tree_leaves(trainer.state.value.params)
     assert all(np.array_equal(a, b) for a, b in zip(jax.tree_util.tree_leaves(stage3.online_critic.params), learned_v))
+
+
+def test_restart_improvement_replays_the_improvement_stage(h):
+    """restart_improvement resets π_θ to the BC members with a fresh Adam: rerunning the stage from it
+    with the same batches and rng ends where the first run ended; a new improve_lr changes the result."""
+    data = h.bandit_data(jax.random.PRNGKey(0), 2000, "mixed")
+    cfg = unio4.Config(**SMALL, improve_steps=20, ope_every=5)
+    state = unio4.init(jax.random.PRNGKey(1), AgentSpec(h.BANDIT_OBS, h.BANDIT_ACT, offline_steps=60), cfg)
+    pretrained, _ = h.train_loop(unio4.update, state, data, jax.random.PRNGKey(2), 40)
+    first, _ = h.train_loop(unio4.update, pretrained, data, jax.random.PRNGKey(3), 20)
+    restarted = unio4.restart_improvement(first).replace(rng=pretrained.rng)
+    assert int(restarted.step) == 40 and int(restarted.improving.step[0]) == 0
+    for a, b in zip(jax.tree_util.tree_leaves(restarted.improving.params), jax.tree_util.tree_leaves(first.members.params)):
+        np.testing.assert_array_equal(a, b)
+    again, _ = h.train_loop(unio4.update, restarted, data, jax.random.PRNGKey(3), 20)
+    for a, b in zip(jax.tree_util.tree_leaves(again.improving.params), jax.tree_util.tree_leaves(first.improving.params)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    slower = unio4.restart_improvement(first, improve_lr=cfg.improve_lr / 10).replace(rng=pretrained.rng)
+    slower, _ = h.train_loop(unio4.update, slower, data, jax.random.PRNGKey(3), 20)
+    moved = lambda s: sum(float(jnp.abs(a - b).sum()) for a, b in zip(jax.tree_util.tree_leaves(s.improving.params),  # noqa: E731
+                                                                       jax.tree_util.tree_leaves(first.members.params)))
+    assert slower.config.improve_lr == cfg.improve_lr / 10 and moved(slower) < moved(first)
