@@ -732,8 +732,9 @@ def extended_run(old: RunConfig, steps: dict | None = None, setting: str | None 
     ``overrides`` (``--set``) are for the new phases (replay options, λ, or an old value to keep);
     one that changes a network's shape fails when the checkpoint is restored."""
     new = replace(old, **(steps or {}), **({"setting": setting} if setting else {}))
-    if new.setting == old.setting:
-        if overrides:
+    if new.setting == old.setting:  # a plain resume: --set may only repeat the run's options (re-running a command)
+        module = supported(old.algo, new.setting)
+        if overrides and apply_overrides(replace(new, agent=dict(new.agent)), module.Config, overrides) != new:
             raise ConfigError("--set with --resume applies to phases the run adds: give --setting offline-to-online "
                               "(a resumed run otherwise keeps its options, so that it reproduces the uninterrupted run).")
         return new

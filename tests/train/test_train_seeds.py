@@ -171,6 +171,10 @@ def test_fine_tuning_applies_the_new_settings_presets_and_says_which_differ(tmp_
 
     with pytest.raises(ConfigError, match="--set with --resume applies to phases the run adds"):
         extended_run(offline, {"offline_steps": 20}, None, ["ref_lambda=0.001"])
+    # re-running the fine-tuning command resumes: --set values the run already has are accepted
+    assert extended_run(tuned, None, "offline-to-online", ["ref_lambda=0.001", "replay_init=half"]) == tuned
+    with pytest.raises(ConfigError, match="--set with --resume applies to phases the run adds"):
+        extended_run(tuned, None, "offline-to-online", ["replay_init=none"])
 
 
 def test_extending_an_online_run_keeps_its_replay(tmp_path):
