@@ -431,7 +431,8 @@ class Trainer:
     def begin_phase(self) -> None:
         """Phase switch (algorithms.md §1.7), once per phase: replay for the new phase, then the agent's hooks
         (``begin_offline(state, dataset, transforms, task)`` before offline phases: host-side fits on
-        the phase's dataset, e.g. Uni-O4's dynamics ensemble; then ``begin_phase``)."""
+        the phase's dataset, e.g. Uni-O4's dynamics ensemble; then ``begin_phase``). A phase in a changed
+        env (``env_change_phase``) starts with an evaluation there."""
         phase = self.phase
         if self.counters.phase_started:
             return
@@ -447,6 +448,8 @@ class Trainer:
             self.state = self.algo.begin_offline(self.state, self.dataset, self.transforms, self.run.task)
         if hasattr(self.algo, "begin_phase"):
             self.state = self.algo.begin_phase(self.state, phase)
+        if phase.index > 0 and self._env_kwargs(phase) != self._env_kwargs(self.phases[phase.index - 1]):
+            self._log(phase, self.evaluate())  # the policy as it arrives in the changed env, before any update
         self.counters.phase_started = True
 
     def _every(self, before: int, after: int, interval: int) -> bool:

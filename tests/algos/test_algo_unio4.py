@@ -174,6 +174,9 @@ def test_online_offline_online_logs_the_changed_env(tmp_path):
     assert abs(trainer.running.obs.count - 65) < 1e-3 and np.any(trainer.transforms.obs_mean != 0)
     assert not trainer.running.obs_on and not trainer.running.reward_on
     rows = list(csv.DictReader(open(tmp_path / "ooo" / "metrics.csv")))
+    first = next(r for r in rows if r["phase"] == "1")  # stage 1's policy evaluated in the changed env, before stage 2
+    last = [r for r in rows if r["phase"] == "0"][-1]
+    assert first["grad_step"] == last["grad_step"] and int(first["env_step"]) == 64 + 256 and first["eval_return_mean"]
     penalties = [float(r["penalty"]) for r in rows if r["phase"] == "1" and r["penalty"] not in ("", "nan")]
     assert penalties and all(np.isfinite(penalties)) and any(p != 0.0 for p in penalties)  # Eq. 25's term is on
 
