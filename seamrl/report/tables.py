@@ -60,15 +60,48 @@ def data_import(path: str, fmt: str | None, out: str | None) -> str:
     return f"imported {len(ds)} transitions ({ds.summary().get('episodes')} episodes) to {target}"
 
 
-def runs_table(run_dirs: list[str]) -> str:
-    """A Markdown table of runs (one row per run, then mean ± std per algorithm and setting)."""
+IGNORED_OPTIONS = {"seed", "out", "agent", "tensorboard", "save_policy_every", "checkpoint_every", "updates_per_call"}
+
+
+def _options(run_dir: Path) -> dict:
+    """The options a run was trained with (``config.json``: run fields, then the resolved agent config),
+    without those that do not change its numbers (seed, output paths, logging, update chunking)."""
     import json
+
+    path = run_dir / "config.json"
+    if not path.exists():
+        return {}
+    data = json.loads(path.read_text())
+    run = {k: v for k, v in data.get("run", {}).items() if k not in IGNORED_OPTIONS}
+    return {**run, **data.get("agent", {})}
+
+
+def _label(key: tuple, keys: list[tuple], options: dict) -> str:
+    """``algo`` plus the options that tell this group apart from the others of its algorithm, task and setting."""
+    same = [k for k in keys if k[:3] == key[:3]]
+    if len(same) < 2:
+        return key[0]
+    mine = options[key]
+    differ = sorted(name for name in mine if any(options[k].get(name) != mine[name] for k in same))
+    return f"{key[0]} ({', '.join(f'{name}={_short(mine[name])}' for name in differ)})"
+
+
+def _short(value) -> str:
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def runs_table(run_dirs: list[str]) -> str:
+    """A Markdown table of runs: one row per run (seed), then mean ± std over the seeds of each group of
+    runs with the same algorithm, task, setting and options; groups that differ only in options are
+    labelled with them (e.g. ``td3bc_sa (replay_init=half)``)."""
+    import json
+    import sys
 
     import numpy as np
 
     from seamrl.train.seeds import expand_run_dirs
 
-    rows, groups = [], {}
+    rows, groups, options, seeds = [], {}, {}, {}
     run_dirs = expand_run_dirs(run_dirs)  # a --seeds run: one row per seed
     for d in run_dirs:
         path = Path(d) / "summary.json"
@@ -82,14 +115,21 @@ def runs_table(run_dirs: list[str]) -> str:
         switch = (phases[0]["final"], phases[1]["first"], phases[1].get("lowest")) if len(phases) > 1 else None
         shown = f"{_fmt(switch[0])} → {_fmt(switch[1])} (lowest {_fmt(switch[2])})" if switch else "–"
         rows.append(f"| {s['algo']} | {s['task']} | {s['setting']} | {s['seed']} | {s['metric']} | {_fmt(s['initial'])} | {shown} | {_fmt(s['final'])} | {_fmt(s['best'])} | {s['grad_steps']} | {s['env_steps']} | {_fmt(s['wall_time'], 0)} |")
-        groups.setdefault((s["algo"], s["task"], s["setting"]), []).append((s["final"], s["best"], switch))
+        opts = _options(Path(d))
+        key = (s["algo"], s["task"], s["setting"], json.dumps(opts, sort_keys=True))
+        options[key] = opts
+        groups.setdefault(key, []).append((s["final"], s["best"], switch))
+        if s["seed"] in seeds.setdefault(key, []):
+            print(f"seamrl: seed {s['seed']} of {s['algo']} on {s['task']} appears twice with the same options "
+                  f"({d}); both count in the mean.", file=sys.stderr)
+        seeds[key].append(s["seed"])
     out = ["| algo | task | setting | seed | metric | start | before → after switch | final | best | grad steps | env steps | wall s |", "|" + "---|" * 12, *rows]
     if any(len(v) > 1 for v in groups.values()):
         out += ["", "| algo | task | setting | seeds | before → after switch (lowest after) | final (mean ± std) | best (mean ± std) |",
                 "|---|---|---|---|---|---|---|"]
-        for (algo, task, setting), vals in groups.items():
+        for key, vals in groups.items():
             final, best = np.array([v[0] for v in vals]), np.array([v[1] for v in vals])
-            out.append(f"| {algo} | {task} | {setting} | {len(vals)} | {_switch_mean([v[2] for v in vals])} | "
+            out.append(f"| {_label(key, list(groups), options)} | {key[1]} | {key[2]} | {len(vals)} | {_switch_mean([v[2] for v in vals])} | "
                        f"{final.mean():.1f} ± {final.std():.1f} | {best.mean():.1f} ± {best.std():.1f} |")
     return "\n".join(out)
 

@@ -1,0 +1,43 @@
+"""`seamrl table`: seeds of the same configuration are averaged; runs that differ in an option form
+separate groups labelled with that option; a seed counted twice is reported."""
+
+from __future__ import annotations
+
+import json
+
+from seamrl.report.tables import runs_table
+
+
+def _run(path, seed: int, final: float, replay_init: str = "all", alpha: float = 2.5):
+    path.mkdir(parents=True)
+    phases = [{"final": 30.0, "first": 20.0, "best": 40.0}, {"final": final, "first": 25.0, "lowest": 10.0 + seed, "best": final}]
+    summary = {"algo": "td3bc", "task": "hopper-medium-v0", "setting": "offline-to-online", "seed": seed, "metric": "normalized",
+               "initial": 0.0, "final": final, "best": final, "grad_steps": 10, "env_steps": 10, "wall_time": 1.0, "phases": phases}
+    config = {"run": {"algo": "td3bc", "seed": seed, "out": str(path), "replay_init": replay_init, "checkpoint_every": seed},
+              "agent": {"alpha": alpha}}
+    (path / "summary.json").write_text(json.dumps(summary))
+    (path / "config.json").write_text(json.dumps(config))
+    return str(path)
+
+
+def _aggregate(table: str) -> list[list[str]]:
+    lines = table.split("\n\n")[1].splitlines()[2:]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
+
+
+def test_groups_are_split_by_options_and_labelled(tmp_path, capsys):
+    runs = [_run(tmp_path / f"all{s}", s, 40.0 + s) for s in range(2)]
+    runs += [_run(tmp_path / f"half{s}", s, 60.0 + 2 * s, replay_init="half") for s in range(2)]
+    rows = _aggregate(runs_table(runs))
+    assert [r[0] for r in rows] == ["td3bc (replay_init=all)", "td3bc (replay_init=half)"]
+    assert [r[3] for r in rows] == ["2", "2"]  # checkpoint_every differs per seed but does not split a group
+    assert rows[0][5] == "40.5 ± 0.5" and rows[1][5] == "61.0 ± 1.0"
+    assert rows[1][4] == "30.0 ± 0.0 → 25.0 ± 0.0 (10.5 ± 0.5)"
+    assert capsys.readouterr().err == ""
+
+
+def test_a_seed_counted_twice_is_reported(tmp_path, capsys):
+    runs = [_run(tmp_path / "a", 0, 40.0), _run(tmp_path / "b", 0, 42.0)]
+    rows = _aggregate(runs_table(runs))
+    assert rows[0][0] == "td3bc" and rows[0][3] == "2"
+    assert "seed 0 of td3bc on hopper-medium-v0 appears twice" in capsys.readouterr().err
