@@ -54,10 +54,11 @@ def synthetic_dataset(path: Path, n: int = 100_000, seed: int = 0) -> Path:
 def _trainer(name: str, data: Path, run_dir: Path, steps: int):
     from seamrl.train import Trainer
 
-    settings = algos.get(name).SETTINGS
-    setting = next((s for s in ("offline", "offline-to-online", "online") if s in settings), settings[0])
+    module = algos.get(name)
+    setting = next((s for s in ("offline", "offline-to-online", "online") if s in module.SETTINGS), module.SETTINGS[0])
+    staged = getattr(module.Config(), "improve_steps", 0)  # BPPO / Uni-O4: the timed steps are the supervised stage's
     run = RunConfig(algo=name, task=TASK, setting=setting, dataset=None if setting == "online" else str(data),
-                    offline_steps=steps, online_steps=10**7, buffer_size=1000)
+                    offline_steps=steps + staged, online_steps=10**7, buffer_size=1000)
     return Trainer(run, run_dir, quiet=True)
 
 
