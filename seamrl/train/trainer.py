@@ -659,7 +659,13 @@ def _mean_metrics(chunks: list[dict]) -> dict:
     if not chunks:
         return {}
     stacked = jax.device_get(chunks)
-    return {k: float(np.nanmean([c[k] for c in stacked])) for k in stacked[0]}
+
+    def mean(values: list) -> float:  # NaN where every chunk is NaN (a stage that did not run), without a warning
+        values = np.asarray(values, np.float64)
+        finite = values[~np.isnan(values)]
+        return float(finite.mean()) if finite.size else float("nan")
+
+    return {k: mean([c[k] for c in stacked]) for k in stacked[0]}
 
 
 def _truncate_csv(path: Path, rows: int) -> None:
