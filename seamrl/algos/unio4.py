@@ -231,10 +231,13 @@ def restart_improvement(state: State, **changes) -> State:
     (e.g. ``improve_lr``): π^i_θ = π^i_k = the BC members, a fresh Adam whose lr decays over
     ``improve_steps``; the critics, members and dynamics model are kept."""
     config = replace(state.config, **changes)
-    lr = optax.linear_schedule(config.improve_lr, 0.0, config.improve_steps)
-    restart = lambda m: fresh_optimiser(m, lr, config.improve_grad_clip)  # noqa: E731
-    improving = jax.vmap(restart)(state.improving.replace(params=state.members.params))
-    return state.replace(config=config, improving=improving, step=jnp.asarray(state.pretrain_steps, jnp.int32))
+    improving = state.improving.replace(params=state.members.params)
+    if {"improve_lr", "improve_steps", "improve_grad_clip"} & set(changes):  # a new schedule: a new optimiser
+        lr = optax.linear_schedule(config.improve_lr, 0.0, config.improve_steps)
+        restart = lambda m: fresh_optimiser(m, lr, config.improve_grad_clip)  # noqa: E731
+    else:  # the same optimiser with fresh moments: the state keeps its structure (no recompilation)
+        restart = lambda m: m.replace(opt_state=m.tx.init(m.params), step=jnp.zeros((), jnp.int32))  # noqa: E731
+    return state.replace(config=config, improving=jax.vmap(restart)(improving), step=jnp.asarray(state.pretrain_steps, jnp.int32))
 
 
 # ------------------------------------------------------------------ offline update
