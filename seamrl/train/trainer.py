@@ -215,8 +215,7 @@ class Trainer:
         return self._chunk(state, self.sample_key, self.offline, self.online, start, k=k, ratio=self._ratio(phase))
 
     def _updates(self, k: int, phase: Phase) -> None:
-        self.state, metrics = self._chunk(self.state, self.sample_key, self.offline, self.online, self.counters.grad_steps,
-                                          k=k, ratio=self._ratio(phase))
+        self.state, metrics = self.updates(self.state, k, phase=phase)
         self.counters.grad_steps += k
         self.counters.pending.append(metrics)
 
