@@ -6,7 +6,7 @@
     seamrl train --resume OFFLINE_RUN --setting offline-to-online --online-steps N   (fine-tune an offline run)
     seamrl eval RUN_DIR [--episodes N]
     seamrl export RUN_DIR --out policy.npz
-    seamrl plot RUN_DIR [RUN_DIR ...] [--out PNG]
+    seamrl plot RUN_DIR [RUN_DIR ...] [--out PNG] [--metric return] [--online]
     seamrl plot beta RUN_DIR [--out PNG]          (SSAR runs: beta(s) against episode returns)
     seamrl plot actions RUN_DIR [RUN_DIR ...] [--out PNG]   (policy actions over dataset actions, one panel per run)
     seamrl table RUN_DIR [RUN_DIR ...]
@@ -114,7 +114,7 @@ def cmd_plot(args) -> int:
         return 0
     from seamrl.report.plot import plot_runs
 
-    print(plot_runs(args.run_dirs, args.out))
+    print(plot_runs(args.run_dirs, args.out, metric=args.metric, online=args.online))
     return 0
 
 
@@ -244,6 +244,11 @@ def build_parser() -> argparse.ArgumentParser:
                        "`plot actions RUN_DIR ...`: policy actions over dataset actions")
     p.add_argument("run_dirs", nargs="+")
     p.add_argument("--out", help="PNG path (default: curves.png in the first run directory)")
+    p.add_argument("--metric", choices=("auto", "return", "normalized"), default="auto",
+                   help="y axis (auto: normalised score when every run has one, else return)")
+    p.add_argument("--online", action="store_true",
+                   help="only the online phases, against env steps, starting from the score at the switch "
+                        "(a fine-tuning run beside a run from scratch)")
     p.set_defaults(func=cmd_plot)
 
     p = sub.add_parser("table", help="Markdown table of finished runs (per seed, then mean ± std)")

@@ -1,8 +1,13 @@
 """Learning curves (PNG) from run directories.
 
 x axis: offline gradient steps, then online environment steps (a dotted line marks each
-phase switch); y: normalised score when the task has reference scores, else return. Runs
-with the same algorithm and setting are averaged (mean ± std over seeds).
+phase switch); y: normalised score when every run's task has reference scores, else return
+(``metric`` forces one). Runs with the same algorithm and setting are averaged (mean ± std
+over seeds).
+
+``online=True`` draws only the online phases against environment steps, with the evaluation
+just before each online phase at that phase's first step, so a fine-tuning run and a run from
+scratch share one axis (e.g. Uni-O4 offline-to-online against PPO from scratch).
 """
 
 from __future__ import annotations
@@ -17,29 +22,59 @@ import numpy as np
 from seamrl.errors import ConfigError
 
 
-def read_curve(run_dir: Path) -> tuple[str, np.ndarray, np.ndarray, list[float], str]:
+METRICS = ("auto", "return", "normalized")
+
+
+def _rows(run_dir: Path) -> list[dict]:
     metrics = run_dir / "metrics.csv"
     if not metrics.exists():
         raise ConfigError(f"'{run_dir}' has no metrics.csv; is it a seamrl run directory?")
-    rows = [r for r in csv.DictReader(open(metrics)) if r.get("eval_return_mean")]
+    return [r for r in csv.DictReader(open(metrics)) if r.get("eval_return_mean")]
+
+
+def has_normalized(run_dir: Path) -> bool:
+    rows = _rows(run_dir)
+    return bool(rows) and all(r.get("eval_normalized_mean") for r in rows)
+
+
+def read_curve(run_dir: Path, metric: str = "auto", online: bool = False) -> tuple[str, np.ndarray, np.ndarray, list[float], str]:
+    """(label, x, y, phase switches on x, y label) of one run; see the module docstring for ``online``."""
+    if metric not in METRICS:
+        raise ConfigError(f"metric '{metric}' is unknown; expected one of {', '.join(METRICS)}.")
+    rows = _rows(run_dir)
     config = json.loads((run_dir / "config.json").read_text())["run"]
-    use_norm = all(r.get("eval_normalized_mean") for r in rows)
+    use_norm = metric == "normalized" or (metric == "auto" and has_normalized(run_dir))
+    if use_norm and not has_normalized(run_dir):
+        raise ConfigError(f"'{run_dir}' has no normalised scores (task {config['task']} has no reference scores); use --metric return.")
     key = "eval_normalized_mean" if use_norm else "eval_return_mean"
     xs, ys, switches = [], [], []
     offset, base, previous = 0, 0, None
     for r in rows:
-        counter = "grad_step" if r["phase_kind"] == "offline" else "env_step"
-        if previous is not None and r["phase"] != previous["phase"]:
-            offset, base = xs[-1], int(previous[counter])  # the new phase starts where the last row left off
-            switches.append(offset)
-        xs.append(offset + int(r[counter]) - base)
+        if online:
+            if r["phase_kind"] != "online":
+                previous = r
+                continue
+            if previous is not None and previous["phase_kind"] != "online":  # the evaluation at the switch
+                xs.append(int(previous["env_step"]))
+                ys.append(float(previous[key]))
+                if previous["phase"] != r["phase"] and xs[:-1]:
+                    switches.append(xs[-1])
+            xs.append(int(r["env_step"]))
+        else:
+            counter = "grad_step" if r["phase_kind"] == "offline" else "env_step"
+            if previous is not None and r["phase"] != previous["phase"]:
+                offset, base = xs[-1], int(previous[counter])  # the new phase starts where the last row left off
+                switches.append(offset)
+            xs.append(offset + int(r[counter]) - base)
         ys.append(float(r[key]))
         previous = r
+    if online and not xs:
+        raise ConfigError(f"'{run_dir}' has no online phase to plot; drop --online.")
     label = f"{config['algo']} ({config['setting']})"
     return label, np.asarray(xs), np.asarray(ys), switches, "normalised score" if use_norm else "return"
 
 
-def plot_runs(run_dirs: list[str], out: str | None = None) -> str:
+def plot_runs(run_dirs: list[str], out: str | None = None, metric: str = "auto", online: bool = False) -> str:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -48,13 +83,16 @@ def plot_runs(run_dirs: list[str], out: str | None = None) -> str:
     from seamrl.train.seeds import expand_run_dirs
 
     groups: dict[str, list] = defaultdict(list)
-    ylabel, switches, task = "return", set(), ""
+    ylabel, switches, tasks = "return", set(), []
     first, run_dirs = run_dirs[0], expand_run_dirs(run_dirs)  # a --seeds run: its seeds, averaged like separate runs
+    if metric == "auto" and not all(has_normalized(Path(d)) for d in run_dirs):
+        metric = "return"  # one y axis for all runs
     for d in run_dirs:
-        label, x, y, sw, ylabel = read_curve(Path(d))
+        label, x, y, sw, ylabel = read_curve(Path(d), metric, online)
         groups[label].append((x, y))
         switches.update(sw)
         task = json.loads((Path(d) / "config.json").read_text())["run"]["task"]
+        tasks += [task] if task not in tasks else []
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for label, curves in groups.items():
         n = min(len(c[0]) for c in curves)
@@ -66,9 +104,9 @@ def plot_runs(run_dirs: list[str], out: str | None = None) -> str:
             ax.fill_between(x, mean - ys.std(0), mean + ys.std(0), alpha=0.2)
     for s in sorted(switches):
         ax.axvline(s, color="grey", linestyle=":", linewidth=1)
-    ax.set_xlabel("gradient steps (offline) / env steps (online)")
+    ax.set_xlabel("env steps (online phases)" if online else "gradient steps (offline) / env steps (online)")
     ax.set_ylabel(ylabel)
-    ax.set_title(task)
+    ax.set_title(" / ".join(tasks))
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
