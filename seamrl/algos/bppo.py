@@ -36,7 +36,7 @@ import optax
 
 from seamrl import ope
 from seamrl.algos import ppo
-from seamrl.algos.common import AgentConfig, AgentSpec, Batch, apply_grad, make_state, polyak, split
+from seamrl.algos.common import AgentConfig, AgentSpec, Batch, apply_grad, make_state, polyak, split, while_on
 from seamrl.errors import ConfigError
 from seamrl.nets import GaussianPolicy, StateActionValue, StateValue, gaussian_sample, normal_log_prob
 
@@ -223,18 +223,21 @@ def supervised(state: State, batch: Batch) -> tuple[State, dict]:
     """BC, MC V and SARSA Q, each while its own budget lasts."""
     config, step = state.config, state.step
     critic_steps = state.pretrain_steps if config.critic_steps is None else config.critic_steps
-    bc, bc_info = apply_grad(state.bc, lambda p: bc_loss(p, state.bc.apply_fn, batch["observations"], batch["actions"]))
-    value, v_info = apply_grad(state.value, lambda p: mc_value_loss(p, state, batch))
-    critic, q_info = apply_grad(state.critic, lambda p: sarsa_loss(p, state, batch))
-    target = jax.lax.cond(step % config.target_every == 0, lambda: polyak(state.critic_target, critic.params, config.tau),
-                          lambda: state.critic_target)
-    keep = lambda on, new, old: jax.tree_util.tree_map(lambda a, b: jnp.where(on, a, b), new, old)  # noqa: E731
-    on_bc, on_critic = step < config.bc_steps, step < critic_steps
-    bc = keep(on_bc, bc, state.bc)
+
+    def critic_step():
+        value, v_info = apply_grad(state.value, lambda p: mc_value_loss(p, state, batch))
+        critic, q_info = apply_grad(state.critic, lambda p: sarsa_loss(p, state, batch))
+        target = jax.lax.cond(step % config.target_every == 0, lambda: polyak(state.critic_target, critic.params, config.tau),
+                              lambda: state.critic_target)
+        return (value, critic, target), {**v_info, **q_info}
+
+    bc, bc_info = while_on(step < config.bc_steps, lambda: apply_grad(
+        state.bc, lambda p: bc_loss(p, state.bc.apply_fn, batch["observations"], batch["actions"])), state.bc)
+    (value, critic, target), critic_info = while_on(step < critic_steps, critic_step,
+                                                    (state.value, state.critic, state.critic_target))
     state = state.replace(bc=bc, actor=state.actor.replace(params=bc.params), behaviour=bc.params,
-                          value=keep(on_critic, value, state.value), critic=keep(on_critic, critic, state.critic),
-                          critic_target=keep(on_critic, target, state.critic_target))
-    return state, {**bc_info, **v_info, **q_info}
+                          value=value, critic=critic, critic_target=target)
+    return state, {**bc_info, **critic_info}
 
 
 def advantage(state: State):

@@ -89,6 +89,17 @@ def apply_grad(model: TrainState, loss_fn: Callable, has_aux: bool = True):
     return model.apply_gradients(grads=grads), aux
 
 
+def while_on(on: jnp.ndarray, step: Callable[[], tuple[Any, dict]], old: Any) -> tuple[Any, dict]:
+    """``step()`` → ``(new, metrics)`` while ``on``, else ``(old, NaN metrics)`` without computing the step.
+
+    For a stage with its own budget inside a lock-step update (BC for 0.4M steps beside critics for 2M
+    in BPPO / Uni-O4): once it is spent, it costs nothing. ``on`` should depend only on step counters,
+    which stay unbatched when seeds are trained together, so this is a real branch, not a ``select``."""
+    _, metrics = jax.eval_shape(step)
+    skip = lambda: (old, jax.tree_util.tree_map(lambda m: jnp.full(m.shape, jnp.nan, m.dtype), metrics))  # noqa: E731
+    return jax.lax.cond(on, step, skip)
+
+
 def expectile_loss(diff: jnp.ndarray, expectile: float) -> jnp.ndarray:
     """|τ − 1(u < 0)| u² elementwise (IQL value loss, §7.6)."""
     weight = jnp.where(diff > 0, expectile, 1.0 - expectile)

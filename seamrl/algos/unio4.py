@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import optax
 
 from seamrl.algos import bppo, iql, ppo
-from seamrl.algos.common import AgentSpec, Batch, apply_grad, fresh_optimiser, make_state, polyak
+from seamrl.algos.common import AgentSpec, Batch, apply_grad, fresh_optimiser, make_state, polyak, while_on
 from seamrl.algos.unio4_ensemble import (
     BC_MODES,
     TERMINATION_IDS,
@@ -248,26 +248,34 @@ def q_min(state: State):
 
 
 def supervised(state: State, batch: Batch) -> tuple[State, dict]:
+    """IQL critics (§4.2) and the BC ensemble (§4.3), each while its own budget lasts."""
     config, step = state.config, state.step
     critic_steps = state.pretrain_steps if config.critic_steps is None else config.critic_steps
-    value, v_info = apply_grad(state.value, lambda p: iql.value_loss(p, state, batch))
-    critic, q_info = apply_grad(state.critic, lambda p: iql.critic_loss(p, state.replace(value=value), batch))
-    target = jax.lax.cond(step % config.target_every == 0, lambda: polyak(state.critic_target, critic.params, config.tau),
-                          lambda: state.critic_target)
+
+    def critic_step():
+        value, v_info = apply_grad(state.value, lambda p: iql.value_loss(p, state, batch))
+        critic, q_info = apply_grad(state.critic, lambda p: iql.critic_loss(p, state.replace(value=value), batch))
+        target = jax.lax.cond(step % config.target_every == 0, lambda: polyak(state.critic_target, critic.params, config.tau),
+                              lambda: state.critic_target)
+        return (value, critic, target), {**v_info, **q_info}
 
     def bc_loss(params):
         mean, log_std = members_apply(state.members.apply_fn, params, batch["observations"])
         losses, info = disagreement_losses(mean, log_std, batch["actions"], config.bc_alpha, config.bc_mode)
         return losses.sum(), info
 
-    grads, bc_info = jax.grad(bc_loss, has_aux=True)(state.members.params)
+    def bc_step():
+        grads, info = jax.grad(bc_loss, has_aux=True)(state.members.params)
+        return step_members(state.members, grads), info
+
+    (value, critic, target), critic_info = while_on(step < critic_steps, critic_step,
+                                                    (state.value, state.critic, state.critic_target))
+    members, bc_info = while_on(step < config.bc_steps, bc_step, state.members)
     keep = lambda on, new, old: jax.tree_util.tree_map(lambda a, b: jnp.where(on, a, b), new, old)  # noqa: E731
-    on_critic, on_bc = step < critic_steps, (step < config.bc_steps) & ~state.from_actor
-    members = keep(on_bc, step_members(state.members, grads), state.members)
+    members = keep(state.from_actor, state.members, members)  # online-offline-online: no BC, members are the online actor
     actor = keep(state.from_actor, state.actor, state.actor.replace(params=member(members.params, 0)))
-    state = state.replace(members=members, actor=actor, value=keep(on_critic, value, state.value),
-                          critic=keep(on_critic, critic, state.critic), critic_target=keep(on_critic, target, state.critic_target))
-    return state, {**v_info, **q_info, **bc_info}
+    state = state.replace(members=members, actor=actor, value=value, critic=critic, critic_target=target)
+    return state, {**critic_info, **bc_info}
 
 
 def ope_scores(state: State, params: dict, obs: jnp.ndarray, key: jax.Array) -> jnp.ndarray:
