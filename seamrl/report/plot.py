@@ -32,8 +32,8 @@ def _rows(run_dir: Path) -> list[dict]:
     return [r for r in csv.DictReader(open(metrics)) if r.get("eval_return_mean")]
 
 
-def has_normalized(run_dir: Path) -> bool:
-    rows = _rows(run_dir)
+def has_normalized(run_dir: Path, rows: list[dict] | None = None) -> bool:
+    rows = _rows(run_dir) if rows is None else rows
     return bool(rows) and all(r.get("eval_normalized_mean") for r in rows)
 
 
@@ -43,8 +43,9 @@ def read_curve(run_dir: Path, metric: str = "auto", online: bool = False) -> tup
         raise ConfigError(f"metric '{metric}' is unknown; expected one of {', '.join(METRICS)}.")
     rows = _rows(run_dir)
     config = json.loads((run_dir / "config.json").read_text())["run"]
-    use_norm = metric == "normalized" or (metric == "auto" and has_normalized(run_dir))
-    if use_norm and not has_normalized(run_dir):
+    normalized = has_normalized(run_dir, rows)
+    use_norm = metric == "normalized" or (metric == "auto" and normalized)
+    if use_norm and not normalized:
         raise ConfigError(f"'{run_dir}' has no normalised scores (task {config['task']} has no reference scores); use --metric return.")
     key = "eval_normalized_mean" if use_norm else "eval_return_mean"
     xs, ys, switches = [], [], []
@@ -91,8 +92,7 @@ def plot_runs(run_dirs: list[str], out: str | None = None, metric: str = "auto",
         label, x, y, sw, ylabel = read_curve(Path(d), metric, online)
         groups[label].append((x, y))
         switches.update(sw)
-        task = json.loads((Path(d) / "config.json").read_text())["run"]["task"]
-        tasks += [task] if task not in tasks else []
+        tasks.append(json.loads((Path(d) / "config.json").read_text())["run"]["task"])
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for label, curves in groups.items():
         n = min(len(c[0]) for c in curves)
@@ -106,7 +106,7 @@ def plot_runs(run_dirs: list[str], out: str | None = None, metric: str = "auto",
         ax.axvline(s, color="grey", linestyle=":", linewidth=1)
     ax.set_xlabel("env steps (online phases)" if online else "gradient steps (offline) / env steps (online)")
     ax.set_ylabel(ylabel)
-    ax.set_title(" / ".join(tasks))
+    ax.set_title(" / ".join(dict.fromkeys(tasks)))  # each task once, in order
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
