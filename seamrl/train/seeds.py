@@ -147,28 +147,23 @@ def _offline_lockstep(group: list[Trainer], phase: Phase) -> None:
     treedefs = [jax.tree.structure(t.state) for t in group]
     for n in list(lead.offline_chunks(phase)):
         per_seed = [jax.tree.leaves(t.state) for t in group]
-        shared = shared_leaves(per_seed)
-        try:
-            states, metrics = _run_chunk(lead, n, ratio, treedefs[0], per_seed, shared, keys)
-        except ValueError as err:  # a shared integer leaf came out different per seed: batch every leaf
-            if "out_axes" not in str(err):
-                raise
-            shared = tuple(False for _ in shared)
-            states, metrics = _run_chunk(lead, n, ratio, treedefs[0], per_seed, shared, keys)
+        states, metrics = _run_chunk(lead, n, ratio, treedefs[0], per_seed, shared_leaves(per_seed), keys)
         leaves = jax.tree.leaves(states)
         for i, t in enumerate(group):
-            t.state = jax.tree.unflatten(treedefs[i], [x if same else x[i] for x, same in zip(leaves, shared)])
+            t.state = jax.tree.unflatten(treedefs[i], [x[i] for x in leaves])
             t.counters.grad_steps += n
             t.counters.pending.append(jax.tree.map(lambda x: x[i], metrics))
             t.after_updates(phase, n)
 
 
 def shared_leaves(per_seed: list[list]) -> tuple[bool, ...]:
-    """Integer leaves equal in every seed (step counters) stay unbatched under ``vmap``: a ``lax.cond`` on
-    them (TD3's delayed actor step, BPPO / Uni-O4 stages) stays a branch instead of becoming a ``select``
-    that runs both sides for every seed."""
+    """Integer and boolean leaves equal in every seed (step counters, phase flags) go in unbatched under
+    ``vmap``: a ``lax.cond`` on them (TD3's delayed actor step, BPPO / Uni-O4 stages) stays a branch
+    instead of becoming a ``select`` that runs both sides for every seed, and a ``jnp.where`` on a flag
+    does not batch the counters it selects between."""
     def same(xs) -> bool:
-        return jnp.issubdtype(xs[0].dtype, jnp.integer) and xs[0].size <= 16 and all(bool((x == xs[0]).all()) for x in xs[1:])
+        small = (jnp.issubdtype(xs[0].dtype, jnp.integer) or xs[0].dtype == jnp.bool_) and xs[0].size <= 16
+        return small and all(bool((x == xs[0]).all()) for x in xs[1:])
 
     return tuple(same(xs) for xs in zip(*per_seed))
 
@@ -189,7 +184,9 @@ def _vmapped_chunk(lead: Trainer, k: int, ratio: float | None, treedef, shared: 
     if key not in cache:
         chunk = functools.partial(lead.train_chunk, k=k, ratio=ratio)
         axes = jax.tree.unflatten(treedef, [None if same else 0 for same in shared])
-        cache[key] = jax.jit(jax.vmap(chunk, in_axes=(axes, 0, None, None, None), out_axes=(axes, 0)))
+        # every output stacked: a shared leaf may come out per seed (a counter that diverged); it is
+        # shared again in the next chunk if its values still agree
+        cache[key] = jax.jit(jax.vmap(chunk, in_axes=(axes, 0, None, None, None), out_axes=0))
     return cache[key]
 
 

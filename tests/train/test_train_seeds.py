@@ -41,12 +41,35 @@ def test_parse_seeds():
             parse_seeds(bad)
 
 
-def test_shared_leaves_are_equal_integer_counters():
+def test_shared_leaves_are_equal_integer_counters_and_flags():
     from seamrl.train.seeds import shared_leaves
 
-    a = [jnp.int32(5), jnp.zeros(3), jax.random.PRNGKey(0), jnp.arange(3)]
-    b = [jnp.int32(5), jnp.zeros(3), jax.random.PRNGKey(1), jnp.arange(3) + 1]
-    assert shared_leaves([a, b]) == (True, False, False, False)  # floats and keys are always per seed
+    a = [jnp.int32(5), jnp.zeros(3), jax.random.PRNGKey(0), jnp.arange(3), jnp.ones((), bool), jnp.ones((), bool)]
+    b = [jnp.int32(5), jnp.zeros(3), jax.random.PRNGKey(1), jnp.arange(3) + 1, jnp.ones((), bool), jnp.zeros((), bool)]
+    assert shared_leaves([a, b]) == (True, False, False, False, True, False)  # floats and keys are always per seed
+
+
+def test_stacked_uni_o4_keeps_its_stage_branches(tmp_path, pendulum_npz):
+    """Uni-O4's stages (critics, BC, improvement, the AM-Q gate) are ``lax.cond`` on the step counter.
+    Seeds in lockstep must keep every one as a branch: batching the counter (or a flag that selects
+    between counters) turns them into selects that run AM-Q rollouts at every step for every seed."""
+    from seamrl.train.seeds import _trainers, _vmapped_chunk, shared_leaves, stack_states
+
+    agent = {"hidden_dims": (8, 8), "q_hidden": (8, 8), "v_hidden": (8, 8), "improve_steps": 20, "ope_every": 10,
+             "num_members": 2, "dynamics_max_epochs": 1, "dynamics_hidden": (8, 8)}
+    runs = [_run(tmp_path, f"s{s}", algo="unio4", dataset=str(pendulum_npz), seed=s, agent=agent) for s in (0, 1)]
+    group = _trainers(runs, quiet=True)
+    for t in group:
+        t.start()
+        t.begin_phase()
+    lead = group[0]
+    treedef, per_seed = jax.tree.structure(lead.state), [jax.tree.leaves(t.state) for t in group]
+    shared = shared_leaves(per_seed)
+    args = (lead.offline, lead.online, 0)
+    one = str(jax.make_jaxpr(lambda s, k: lead.train_chunk(s, k, *args, k=4, ratio=None))(lead.state, lead.sample_key))
+    together = str(jax.make_jaxpr(_vmapped_chunk(lead, 4, None, treedef, shared))(
+        stack_states(treedef, per_seed, shared), jnp.stack([t.sample_key for t in group]), *args))
+    assert one.count(" cond[") >= 4 and together.count(" cond[") == one.count(" cond[")
 
 
 @pytest.mark.parametrize("algo", ["iql", "td3bc"])  # td3bc: a cond on the shared step counter (delayed actor step)
