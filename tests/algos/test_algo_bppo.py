@@ -99,12 +99,13 @@ def test_supervised_stages_stop_at_their_own_budgets(h, algo):
     nets = ("bc", "critic") if algo == "bppo" else ("members", "critic")
     data = _bandit_columns(h.bandit_data(jax.random.PRNGKey(0), 512, "mixed"))
     small = {"hidden_dims" if algo == "unio4" else "policy_hidden": (8,), "q_hidden": (8,), "v_hidden": (8,), "batch_size": 32}
-    for bc_steps, critic_steps, moving, frozen in ((2, 5, "critic", nets[0]), (5, 2, nets[0], "critic")):
+    for bc_steps, critic_steps, moving, frozen in ((2, 6, "critic", nets[0]), (6, 2, nets[0], "critic")):
         cfg = module.Config(**small, bc_steps=bc_steps, critic_steps=critic_steps, improve_steps=1)
-        state = module.init(jax.random.PRNGKey(1), AgentSpec(h.BANDIT_OBS, h.BANDIT_ACT, offline_steps=6), cfg)
-        state, _ = h.train_loop(module.update, state, data, jax.random.PRNGKey(2), 2)
+        state = module.init(jax.random.PRNGKey(1), AgentSpec(h.BANDIT_OBS, h.BANDIT_ACT, offline_steps=7), cfg)
+        three_steps = jax.jit(lambda s, k: h.train_loop(module.update, s, data, k, 3))  # one compilation per config
+        state, _ = three_steps(state, jax.random.PRNGKey(2))  # steps 0-2: both stages; the one with budget 2 ends after step 1
         before = {name: getattr(state, name).params for name in nets}
-        state, metrics = h.train_loop(module.update, state, data, jax.random.PRNGKey(3), 3)
+        state, metrics = three_steps(state, jax.random.PRNGKey(3))  # steps 3-5: one stage spent, one still on
         moved = {name: max(float(jnp.abs(a - b).max()) for a, b in zip(jax.tree_util.tree_leaves(getattr(state, name).params),
                                                                       jax.tree_util.tree_leaves(before[name])))
                  for name in nets}
