@@ -96,8 +96,10 @@ def seeds_timer(trainer, seeds: int, k: int) -> Timer:
 
     def timed() -> dict:
         start = time.perf_counter()
-        box[0], _ = chunk(box[0], keys, trainer.offline, trainer.online, 0)
-        jax.block_until_ready(box[0])
+        out, _ = chunk(box[0], keys, trainer.offline, trainer.online, 0)
+        jax.block_until_ready(out)
+        # every output is stacked; the shared leaves go back in unbatched (all seeds agree on them)
+        box[0] = jax.tree.unflatten(treedef, [x[0] if same else x for x, same in zip(jax.tree.leaves(out), shared)])
         return {"seconds": time.perf_counter() - start, "steps": k * seeds}
 
     return timed
