@@ -270,10 +270,10 @@ def supervised(state: State, batch: Batch) -> tuple[State, dict]:
 
     (value, critic, target), critic_info = while_on(step < critic_steps, critic_step,
                                                     (state.value, state.critic, state.critic_target))
-    members, bc_info = while_on(step < config.bc_steps, bc_step, state.members)
-    keep = lambda on, new, old: jax.tree_util.tree_map(lambda a, b: jnp.where(on, a, b), new, old)  # noqa: E731
-    members = keep(state.from_actor, state.members, members)  # online-offline-online: no BC, members are the online actor
-    actor = keep(state.from_actor, state.actor, state.actor.replace(params=member(members.params, 0)))
+    # online-offline-online: no BC, the members are the online actor (``from_actor`` is shared across seeds: a branch)
+    members, bc_info = while_on((step < config.bc_steps) & ~state.from_actor, bc_step, state.members)
+    actor = jax.tree_util.tree_map(lambda a, b: jnp.where(state.from_actor, a, b), state.actor,
+                                   state.actor.replace(params=member(members.params, 0)))
     state = state.replace(members=members, actor=actor, value=value, critic=critic, critic_target=target)
     return state, {**critic_info, **bc_info}
 

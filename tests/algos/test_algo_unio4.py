@@ -123,6 +123,26 @@ def test_amq_gate_with_a_fitted_model_and_phase_hooks(h):
         np.testing.assert_array_equal(a, b)
 
 
+def test_supervised_skips_bc_when_members_start_from_the_online_actor(h):
+    """o-o-o stage 2: the members are the online actor, so the BC step is not computed (NaN metrics,
+    members and actor unchanged); the IQL critics still learn. Offline first: BC runs and moves the members."""
+    data = h.bandit_data(jax.random.PRNGKey(0), 512, "noisy")
+    batch = {k: v[:256] for k, v in data.items()}
+    state = unio4.init(jax.random.PRNGKey(1), AgentSpec(h.BANDIT_OBS, h.BANDIT_ACT, offline_steps=20),
+                       unio4.Config(**SMALL, improve_steps=10))
+    leaves = jax.tree_util.tree_leaves
+    fresh, info = jax.jit(unio4.supervised)(state, batch)
+    assert np.isfinite(info["bc_loss"]) and any((a != b).any() for a, b in zip(leaves(fresh.members.params), leaves(state.members.params)))
+    from seamrl.train.trainer import Phase
+
+    ooo = unio4.begin_phase(state, Phase("offline", 10, 1))
+    after, info = jax.jit(unio4.supervised)(ooo, batch)
+    assert np.isnan(info["bc_loss"]) and np.isfinite(info["critic_loss"])
+    for a, b in zip(leaves((after.members.params, after.actor.params)), leaves((ooo.members.params, ooo.actor.params))):
+        np.testing.assert_array_equal(a, b)
+    assert any((a != b).any() for a, b in zip(leaves(after.critic.params), leaves(ooo.critic.params)))
+
+
 TINY = dict(hidden_dims=(16, 16), q_hidden=(16, 16), v_hidden=(16, 16), num_members=2, batch_size=64, improve_steps=20,
             ope_every=10, ope_horizon=3, dynamics_hidden=(8, 8), dynamics_members=2, dynamics_elites=1, dynamics_max_epochs=1,
             num_steps=64, num_minibatches=4, update_epochs=2)
