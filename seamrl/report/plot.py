@@ -2,8 +2,8 @@
 
 x axis: offline gradient steps, then online environment steps (a dotted line marks each
 phase switch); y: normalised score when every run's task has reference scores, else return
-(``metric`` forces one). Runs with the same algorithm and setting are averaged (mean ± std
-over seeds).
+(``metric`` forces one). Runs with the same algorithm, task, setting and options are averaged
+(mean ± std over seeds); options that differ between runs of one algorithm name their curves.
 
 ``online=True`` draws only the online phases against environment steps, with the evaluation
 just before each online phase at that phase's first step, so a fine-tuning run and a run from
@@ -37,8 +37,8 @@ def has_normalized(run_dir: Path, rows: list[dict] | None = None) -> bool:
     return bool(rows) and all(r.get("eval_normalized_mean") for r in rows)
 
 
-def read_curve(run_dir: Path, metric: str = "auto", online: bool = False) -> tuple[str, np.ndarray, np.ndarray, list[float], str]:
-    """(label, x, y, phase switches on x, y label) of one run; see the module docstring for ``online``."""
+def read_curve(run_dir: Path, metric: str = "auto", online: bool = False) -> tuple[np.ndarray, np.ndarray, list[float], str]:
+    """(x, y, phase switches on x, y label) of one run; see the module docstring for ``online``."""
     if metric not in METRICS:
         raise ConfigError(f"metric '{metric}' is unknown; expected one of {', '.join(METRICS)}.")
     rows = _rows(run_dir)
@@ -71,8 +71,27 @@ def read_curve(run_dir: Path, metric: str = "auto", online: bool = False) -> tup
         previous = r
     if online and not xs:
         raise ConfigError(f"'{run_dir}' has no online phase to plot; drop --online.")
-    label = f"{config['algo']} ({config['setting']})"
-    return label, np.asarray(xs), np.asarray(ys), switches, "normalised score" if use_norm else "return"
+    return np.asarray(xs), np.asarray(ys), switches, "normalised score" if use_norm else "return"
+
+
+def curve_labels(run_dirs: list[str]) -> dict[str, str]:
+    """The legend label of each run: ``algo (setting)``, then the options that tell it apart from runs
+    of the same algorithm, task and setting (``cql_sa (offline-to-online; replay_init=part)``), then
+    the task when runs of several tasks are drawn. Runs with one label are seeds of one curve."""
+    from seamrl.report.tables import distinguishing_options, run_options
+
+    keys, options = {}, {}
+    for d in run_dirs:
+        opts = run_options(Path(d))
+        run = json.loads((Path(d) / "config.json").read_text())["run"]
+        keys[d] = (run["algo"], run["task"], run["setting"], json.dumps(opts, sort_keys=True))
+        options[keys[d]] = opts
+    several_tasks = len({key[1] for key in keys.values()}) > 1
+    labels = {}
+    for d, key in keys.items():
+        parts = "; ".join([key[2], *distinguishing_options(key, list(options), options)])
+        labels[d] = f"{key[0]} ({parts})" + (f" on {key[1]}" if several_tasks else "")
+    return labels
 
 
 def plot_runs(run_dirs: list[str], out: str | None = None, metric: str = "auto", online: bool = False) -> str:
@@ -88,9 +107,10 @@ def plot_runs(run_dirs: list[str], out: str | None = None, metric: str = "auto",
     first, run_dirs = run_dirs[0], expand_run_dirs(run_dirs)  # a --seeds run: its seeds, averaged like separate runs
     if metric == "auto" and not all(has_normalized(Path(d)) for d in run_dirs):
         metric = "return"  # one y axis for all runs
+    labels = curve_labels(run_dirs)
     for d in run_dirs:
-        label, x, y, sw, ylabel = read_curve(Path(d), metric, online)
-        groups[label].append((x, y))
+        x, y, sw, ylabel = read_curve(Path(d), metric, online)
+        groups[labels[d]].append((x, y))
         switches.update(sw)
         tasks.append(json.loads((Path(d) / "config.json").read_text())["run"]["task"])
     fig, ax = plt.subplots(figsize=(7, 4.2))

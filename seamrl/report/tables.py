@@ -63,7 +63,7 @@ def data_import(path: str, fmt: str | None, out: str | None) -> str:
 IGNORED_OPTIONS = {"seed", "out", "agent", "tensorboard", "save_policy_every", "checkpoint_every", "updates_per_call"}
 
 
-def _options(run_dir: Path) -> dict:
+def run_options(run_dir: Path) -> dict:
     """The options a run was trained with (``config.json``: run fields, then the resolved agent config),
     without those that do not change its numbers (seed, output paths, logging, update chunking)."""
     import json
@@ -76,14 +76,19 @@ def _options(run_dir: Path) -> dict:
     return {**run, **data.get("agent", {})}
 
 
-def _label(key: tuple, keys: list[tuple], options: dict) -> str:
-    """``algo`` plus the options that tell this group apart from the others of its algorithm, task and setting."""
+def distinguishing_options(key: tuple, keys: list[tuple], options: dict) -> list[str]:
+    """``name=value`` of the options that tell this group apart from the others of its algorithm, task and setting."""
     same = [k for k in keys if k[:3] == key[:3]]
     if len(same) < 2:
-        return key[0]
+        return []
     mine = options[key]
-    differ = sorted(name for name in mine if any(options[k].get(name) != mine[name] for k in same))
-    return f"{key[0]} ({', '.join(f'{name}={_short(mine[name])}' for name in differ)})"
+    return [f"{name}={_short(mine[name])}" for name in sorted(mine) if any(options[k].get(name) != mine[name] for k in same)]
+
+
+def _label(key: tuple, keys: list[tuple], options: dict) -> str:
+    """``algo`` plus the options that tell this group apart from the others of its algorithm, task and setting."""
+    differ = distinguishing_options(key, keys, options)
+    return f"{key[0]} ({', '.join(differ)})" if differ else key[0]
 
 
 def _short(value) -> str:
@@ -115,7 +120,7 @@ def runs_table(run_dirs: list[str]) -> str:
         switch = (phases[0]["final"], phases[1]["first"], phases[1].get("lowest")) if len(phases) > 1 else None
         shown = f"{_fmt(switch[0])} → {_fmt(switch[1])} (lowest {_fmt(switch[2])})" if switch else "–"
         rows.append(f"| {s['algo']} | {s['task']} | {s['setting']} | {s['seed']} | {s['metric']} | {_fmt(s['initial'])} | {shown} | {_fmt(s['final'])} | {_fmt(s['best'])} | {s['grad_steps']} | {s['env_steps']} | {_fmt(s['wall_time'], 0)} |")
-        opts = _options(Path(d))
+        opts = run_options(Path(d))
         key = (s["algo"], s["task"], s["setting"], json.dumps(opts, sort_keys=True))
         options[key] = opts
         groups.setdefault(key, []).append((s["final"], s["best"], switch))

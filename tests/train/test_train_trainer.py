@@ -87,7 +87,7 @@ def test_run_outputs_and_phase_switch(tmp_path, pendulum_npz):
     assert summary["phases"][0]["final"] is not None and summary["phases"][1]["first"] is not None
     from seamrl.report.plot import read_curve
 
-    _, x, _, switches, _ = read_curve(run_dir)  # offline gradient steps, then online env steps
+    x, _, switches, _ = read_curve(run_dir)  # offline gradient steps, then online env steps
     assert list(x) == [0, 100, 200, 300, 400] and switches == [200]
 
 
