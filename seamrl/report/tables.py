@@ -119,16 +119,17 @@ def runs_table(run_dirs: list[str]) -> str:
         # the first switch: the last score before it, the first after it, and the lowest of the next phase (the dip)
         switch = (phases[0]["final"], phases[1]["first"], phases[1].get("lowest")) if len(phases) > 1 else None
         shown = f"{_fmt(switch[0])} → {_fmt(switch[1])} (lowest {_fmt(switch[2])})" if switch else "–"
-        rows.append(f"| {s['algo']} | {s['task']} | {s['setting']} | {s['seed']} | {s['metric']} | {_fmt(s['initial'])} | {shown} | {_fmt(s['final'])} | {_fmt(s['best'])} | {s['grad_steps']} | {s['env_steps']} | {_fmt(s['wall_time'], 0)} |")
         opts = run_options(Path(d))
         key = (s["algo"], s["task"], s["setting"], json.dumps(opts, sort_keys=True))
         options[key] = opts
+        rows.append((key, f"| {s['task']} | {s['setting']} | {s['seed']} | {s['metric']} | {_fmt(s['initial'])} | {shown} | {_fmt(s['final'])} | {_fmt(s['best'])} | {s['grad_steps']} | {s['env_steps']} | {_fmt(s['wall_time'], 0)} |"))
         groups.setdefault(key, []).append((s["final"], s["best"], switch))
         if s["seed"] in seeds.setdefault(key, []):
             print(f"seamrl: seed {s['seed']} of {s['algo']} on {s['task']} appears twice with the same options "
                   f"({d}); both count in the mean.", file=sys.stderr)
         seeds[key].append(s["seed"])
-    out = ["| algo | task | setting | seed | metric | start | before → after switch | final | best | grad steps | env steps | wall s |", "|" + "---|" * 12, *rows]
+    out = ["| algo | task | setting | seed | metric | start | before → after switch | final | best | grad steps | env steps | wall s |", "|" + "---|" * 12]
+    out += [f"| {_label(key, list(groups), options)} {row}" for key, row in rows]  # runs of one algorithm named by their options
     if any(len(v) > 1 for v in groups.values()):
         out += ["", "| algo | task | setting | seeds | before → after switch (lowest after) | final (mean ± std) | best (mean ± std) |",
                 "|---|---|---|---|---|---|---|"]

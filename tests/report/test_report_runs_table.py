@@ -36,6 +36,14 @@ def test_groups_are_split_by_options_and_labelled(tmp_path, capsys):
     assert capsys.readouterr().err == ""
 
 
+def test_single_seed_rows_are_labelled_too(tmp_path):
+    runs = [_run(tmp_path / "all", 0, 40.0), _run(tmp_path / "none", 0, 50.0, replay_init="none")]
+    table = runs_table(runs)
+    assert "\n\n" not in table  # one seed per configuration: no aggregate table
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in table.splitlines()[2:]]
+    assert [(r[0], r[7]) for r in rows] == [("td3bc (replay_init=all)", "40.0"), ("td3bc (replay_init=none)", "50.0")]
+
+
 def test_a_seed_counted_twice_is_reported(tmp_path, capsys):
     runs = [_run(tmp_path / "a", 0, 40.0), _run(tmp_path / "b", 0, 42.0)]
     rows = _aggregate(runs_table(runs))
