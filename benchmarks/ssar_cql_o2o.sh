@@ -7,6 +7,7 @@
 #   bash benchmarks/ssar_cql_o2o.sh [OUT] [ONLINE] [SEED]
 set -euo pipefail
 out=${1:-benchmarks/runs}; online=${2:-10000}; seed=${3:-0}
+if [ "$online" -le 5000 ]; then echo "ONLINE must exceed the 5000-step warm-up, not $online" >&2; exit 2; fi
 pre=$out/ssar-o2o-pre; ft=$out/ssar-o2o; task=hopper-medium-v0
 decay=$((2 * (online - 5000)))   # β's cosine annealing N_end: twice the online updates (TD3+BC(SA) rows: 40k for 20k)
 chain() {  # RUN INIT [RUN INIT ...]: fine-tune one after another
