@@ -78,13 +78,13 @@ def curve_labels(run_dirs: list[str]) -> dict[str, str]:
     """The legend label of each run: ``algo (setting)``, then the options that tell it apart from runs
     of the same algorithm, task and setting (``cql_sa (offline-to-online; replay_init=part)``), then
     the task when runs of several tasks are drawn. Runs with one label are seeds of one curve."""
-    from seamrl.report.tables import distinguishing_options, run_options
+    from seamrl.report.tables import distinguishing_options, group_key, run_options
 
     keys, options = {}, {}
     for d in run_dirs:
         opts = run_options(Path(d))
         run = json.loads((Path(d) / "config.json").read_text())["run"]
-        keys[d] = (run["algo"], run["task"], run["setting"], json.dumps(opts, sort_keys=True))
+        keys[d] = group_key(run["algo"], run["task"], run["setting"], opts)
         options[keys[d]] = opts
     several_tasks = len({key[1] for key in keys.values()}) > 1
     labels = {}

@@ -76,6 +76,13 @@ def run_options(run_dir: Path) -> dict:
     return {**run, **data.get("agent", {})}
 
 
+def group_key(algo: str, task: str, setting: str, opts: dict) -> tuple[str, str, str, str]:
+    """Runs with one key are seeds of one configuration (``seamrl table`` rows, ``seamrl plot`` curves)."""
+    import json
+
+    return (algo, task, setting, json.dumps(opts, sort_keys=True))
+
+
 def distinguishing_options(key: tuple, keys: list[tuple], options: dict) -> list[str]:
     """``name=value`` of the options that tell this group apart from the others of its algorithm, task and setting."""
     same = [k for k in keys if k[:3] == key[:3]]
@@ -120,7 +127,7 @@ def runs_table(run_dirs: list[str]) -> str:
         switch = (phases[0]["final"], phases[1]["first"], phases[1].get("lowest")) if len(phases) > 1 else None
         shown = f"{_fmt(switch[0])} → {_fmt(switch[1])} (lowest {_fmt(switch[2])})" if switch else "–"
         opts = run_options(Path(d))
-        key = (s["algo"], s["task"], s["setting"], json.dumps(opts, sort_keys=True))
+        key = group_key(s["algo"], s["task"], s["setting"], opts)
         options[key] = opts
         rows.append((key, f"| {s['task']} | {s['setting']} | {s['seed']} | {s['metric']} | {_fmt(s['initial'])} | {shown} | {_fmt(s['final'])} | {_fmt(s['best'])} | {s['grad_steps']} | {s['env_steps']} | {_fmt(s['wall_time'], 0)} |"))
         groups.setdefault(key, []).append((s["final"], s["best"], switch))
