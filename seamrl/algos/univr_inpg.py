@@ -81,26 +81,26 @@ def e2_weights(actor, obs: jnp.ndarray, ref: jnp.ndarray, draw, q_fn, key: jax.A
 
     p_i = ∇_θ Q̂(s_i, h_θ(s_i, ξ_i)) and g_i = ∇_θ ℓ_i, per sample (``vmap(grad)``, restricted to
     Θ_S = ``inpg_params``, default the last two layers, to bound memory). Returns, detached: t (B,),
-    p̄ = mean_i p_i (≈ G_PG on Θ_S), ⟨p_i, g_i⟩ (B,) and Q̂(s_i, ã_i) (B,).
+    p̄ = mean_i p_i (≈ G_PG on Θ_S), ⟨p_i, g_i⟩ (B,), Q̂(s_i, ã_i) (B,) and ã (B, A).
     """
     pc = policy_class(config)
     sub, full = _split_subset(actor.params, config)
 
     def pg_one(s_params, s, k):
         a = pc.rsample(actor.apply_fn, full(s_params), s[None], k, config)
-        return q_fn(s[None], a)[0]
+        return q_fn(s[None], a)[0], a[0]
 
     def ll_one(s_params, s, a, d):
         one = jax.tree_util.tree_map(lambda x: x[None], d)
         return pc.log_lik(actor.apply_fn, full(s_params), s[None], a[None], one, config)[0]
 
     keys = jax.random.split(key, obs.shape[0])
-    q, p = jax.vmap(jax.value_and_grad(pg_one), (None, 0, 0))(sub, obs, keys)  # per-sample trees, leading axis B
+    (q, a), p = jax.vmap(jax.value_and_grad(pg_one, has_aux=True), (None, 0, 0))(sub, obs, keys)  # leading axis B
     g = jax.vmap(jax.grad(ll_one), (None, 0, 0, 0))(sub, obs, ref, draw)
     dot, g_sq = _per_sample_dot(p, g), _per_sample_dot(g, g)
     t = jnp.maximum(dot, 0.0) / (g_sq + PROJECTION_EPS)
     mean_p = jax.tree_util.tree_map(lambda x: x.mean(axis=0), p)
-    return jax.lax.stop_gradient((t, mean_p, dot, q))
+    return jax.lax.stop_gradient((t, mean_p, dot, q, a))
 
 
 def _per_sample_dot(a, b) -> jnp.ndarray:
@@ -142,15 +142,16 @@ def policy_step(actor, weight, obs: jnp.ndarray, ref: jnp.ndarray, q_fn, key: ja
         return pc.log_lik(actor.apply_fn, params, obs, ref, draw, config)  # (B,)
 
     def pg_objective(params):
-        q = q_fn(obs, pc.rsample(actor.apply_fn, params, obs, key, config))
-        return q.mean(), q
+        a = pc.rsample(actor.apply_fn, params, obs, key, config)
+        q = q_fn(obs, a)
+        return q.mean(), (q, a)
 
     def u_fn(phi):
         return weight_activation(config.weight_activation, weight.apply_fn(phi, obs, ref))
 
     ll, ll_vjp = jax.vjp(ll_fn, theta)  # ℓ(θ) and its pull-back, shared by G_BC and the actor step
     if config.estimator == "E2":  # steps 1–5 replaced by the per-state projection (§3.4.2)
-        t, g_pg, c, q_pi = e2_weights(actor, obs, ref, draw, q_fn, key, config)
+        t, g_pg, c, q_pi, a_pi = e2_weights(actor, obs, ref, draw, q_fn, key, config)
         u = u_fn(weight.params)
         g_bc = ll_vjp(jax.lax.stop_gradient(u) / batch_size)[0]
         r = jax.tree_util.tree_map(jnp.subtract, g_pg, _split_subset(g_bc, config)[0])
@@ -160,7 +161,7 @@ def policy_step(actor, weight, obs: jnp.ndarray, ref: jnp.ndarray, q_fn, key: ja
             loss = jnp.mean((u_fn(phi) - target) ** 2)
             return loss, {"weight_loss": loss}
     else:
-        g_pg, q_pi = jax.grad(pg_objective, has_aux=True)(theta)  # step 1
+        g_pg, (q_pi, a_pi) = jax.grad(pg_objective, has_aux=True)(theta)  # step 1
         if config.estimator == "E3":
             u = e3_weights(actor, obs, ref, q_fn, jax.random.normal(key, ref.shape))
         else:
@@ -196,6 +197,9 @@ def policy_step(actor, weight, obs: jnp.ndarray, ref: jnp.ndarray, q_fn, key: ja
         "actor_loss": -(w_hat * ll).mean(),
         **bc_metric,
         "q_pi_mean": q_pi.mean(),
+        # where π's samples ã are: at the action bound (clipped), and how far from a^μ (the data offline, π̄ online)
+        "pi_at_bound_frac": jnp.mean(jnp.abs(a_pi) >= 1.0 - 1e-6),
+        "pi_ref_gap": jnp.abs(jax.lax.stop_gradient(a_pi) - ref).mean(),
         "weight_mean": z,
         "weight_std": w_hat.std(),
         "weight_min": w_hat.min(),

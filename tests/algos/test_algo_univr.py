@@ -400,6 +400,24 @@ def test_critic_regresses_stored_actions_online(base):
     np.testing.assert_allclose(metrics["critic_loss"], loss, rtol=1e-6)
 
 
+def test_policy_sample_metrics_locate_pi_against_the_reference_and_the_bound(base):
+    """``pi_ref_gap`` = mean |ã − a^μ| and ``pi_at_bound_frac`` = share of ã's components at ±1: with σ
+    = 1e-3 the samples are the means (gap = mean |m − a|, none at the bound); with σ = 5 most clip."""
+    batch = _batch(6)
+    params = base.actor.params["params"]
+
+    def metrics_with(log_std):
+        pi = {"params": {**params, "log_std": jnp.full_like(params["log_std"], log_std)}}
+        return _update(base.replace(actor=base.actor.replace(params=pi)), batch)[1]
+
+    mean, _ = base.actor.apply_fn(base.actor.params, batch["observations"])
+    narrow, wide = metrics_with(np.log(1e-3)), metrics_with(np.log(5.0))
+    np.testing.assert_allclose(narrow["pi_ref_gap"], jnp.abs(mean - batch["actions"]).mean(), atol=5e-3)
+    assert float(narrow["pi_at_bound_frac"]) == 0.0
+    assert float(wide["pi_at_bound_frac"]) > 0.6  # P(|m + 5ξ| ≥ 1) ≈ 0.84 for |m| < 1
+    assert float(wide["pi_ref_gap"]) > float(narrow["pi_ref_gap"]) + 0.2
+
+
 def test_act_deterministic_is_tanh_mean_and_stochastic_is_clipped(base):
     st = base
     obs = 50.0 * jax.random.normal(jax.random.PRNGKey(1), (32, OBS))
@@ -421,7 +439,7 @@ def test_e2_weights_equal_bruteforce_per_sample_projection(base):
     q_fn = lambda s, a: jnp.sin(3.0 * a).sum(-1) + s.sum(-1) * a[:, 0]  # noqa: E731  a non-linear Q̂
     key = jax.random.PRNGKey(2)
     draw = jnp.zeros((8, 0))
-    t, mean_p, dot, q = jax.jit(inpg.e2_weights, static_argnums=(4, 6))(base.actor, obs, ref, draw, q_fn, key, cfg)
+    t, mean_p, dot, q, _ = jax.jit(inpg.e2_weights, static_argnums=(4, 6))(base.actor, obs, ref, draw, q_fn, key, cfg)
 
     mask = inpg.subset_mask(base.actor.params, cfg)
     chosen = sorted("/".join(k) for k, m in flatten_dict(mask).items() if m)
