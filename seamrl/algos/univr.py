@@ -38,6 +38,12 @@ run with online steps and no offline steps uses ``online_hidden_dims`` (3×256),
 otherwise ``hidden_dims`` (4×256), ``lr`` (2e-4), ``state_dependent_std`` (False) and, for O2O,
 λ = ``o2o_ref_lambda`` (0.01, Table 5). An explicit ``ref_lambda`` wins. The values in use are
 recorded in ``state.config``.
+
+Logged per update (``metrics.csv``): ``v_mean``, ``q_mean``, ``q_pi_mean`` (min Q at π's samples ã),
+``adv_mean``; the weights ŵ (``weight_mean/std/min/max``), ``u_dead_frac`` (weight-net outputs at 0),
+``alignment_pos_frac`` (c_i > 0), ``df_estimate`` and its bound ``df_upper`` (§3.10.4); where π acts:
+``pi_at_bound_frac`` (share of ã's components at ±1), ``pi_ref_gap`` (mean |ã − a^μ|) and, online,
+``ref_action_shift`` (mean |a^π̄ − stored action|, how far π̄ has left the buffer's actions).
 """
 
 from __future__ import annotations
