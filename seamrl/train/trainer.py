@@ -766,10 +766,13 @@ def restore_for_resume(trainer: Trainer, old: RunConfig) -> None:
     latest = trainer.dir / "checkpoints" / "latest.ckpt"
     if latest.exists():
         trainer.restore(latest)
-    if trainer.run != old:
+    if trainer.run != old:  # the record names the options of the new phases (e.g. UNIVR's O2O λ), and keeps the trained ones
         path = trainer.dir / "config.json"
+        trained = json.loads(path.read_text()).get("agent")
+        trainer.write_config()
         data = json.loads(path.read_text())
-        path.write_text(json.dumps({**data, "run": trainer.run.to_json()}, indent=2, default=str))
+        if trained is not None and trained != data["agent"]:
+            path.write_text(json.dumps({**data, "agent_trained": trained}, indent=2, default=str))
     old_last = Trainer.phases_of(old, trainer.config, trainer.rollouts)[-1].steps
     if trainer.finished and trainer.phases[-1].steps > old_last:
         trainer.counters.phase, trainer.counters.phase_step = len(trainer.phases) - 1, old_last

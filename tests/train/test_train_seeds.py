@@ -161,6 +161,16 @@ def test_fine_tuning_a_finished_offline_run_equals_the_offline_to_online_run(tmp
         assert strip((offline / seed / "metrics.csv").read_text()) == strip((o2o / seed / "metrics.csv").read_text())
 
 
+def test_fine_tuned_run_records_the_agent_options_of_its_new_phases(tmp_path, pendulum_npz):
+    """config.json's ``agent`` is the config the online phase ran with (here α set for it), and
+    ``agent_trained`` keeps the one the offline phase ran with; ``seamrl table`` labels by the former."""
+    _, run_dir = train(_run(tmp_path, "offline", algo="td3bc", dataset=str(pendulum_npz), offline_steps=100), quiet=True)
+    resume(run_dir, quiet=True, steps={"online_steps": 100}, setting="offline-to-online", overrides=["alpha=1.0"])
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["agent"]["alpha"] == 1.0 and config["agent_trained"]["alpha"] == 2.5
+    assert config["run"]["setting"] == "offline-to-online"
+
+
 def test_a_run_goes_on_only_in_a_setting_that_begins_with_its_phases(tmp_path, pendulum_npz):
     from seamrl.errors import ConfigError
     from seamrl.train.trainer import extended_run
