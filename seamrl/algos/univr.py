@@ -34,7 +34,8 @@ phase (the offline → online switch) sets π̄ ← π (§3.3, §3.7 O2O step 2)
 
 Online from scratch vs offline / O2O (§3.5, §3.9) is decided in ``init`` from the ``AgentSpec``: a
 run with online steps and no offline steps uses ``online_hidden_dims`` (3×256), ``online_lr``
-(1e-3), ``online_state_dependent_std`` (True) and λ = ``online_ref_lambda`` (0.2, Table 3 MuJoCo);
+(1e-3), ``online_state_dependent_std`` (True), λ = ``online_ref_lambda`` (0.2, Table 3 MuJoCo) and, [I, measured],
+``online_estimator`` (E3 for the Gaussian), ``online_clip_reference_bc`` (True) and ``online_log_std_min`` (σ ≥ 0.1);
 otherwise ``hidden_dims`` (4×256), ``lr`` (2e-4), ``state_dependent_std`` (False) and, for O2O,
 λ = ``o2o_ref_lambda`` (0.01, Table 5). An explicit ``ref_lambda`` wins. The values in use are
 recorded in ``state.config``.
@@ -93,6 +94,8 @@ class Config(AgentConfig):
     online_hidden_dims: tuple[int, ...] = (256, 256, 256)  # §D.1 "3-layer MLP" online (§9.3: 3 hidden layers)
     state_dependent_std: bool = False  # §3.5 [I]: offline / O2O state-independent log-std (IVR style)
     online_state_dependent_std: bool = True  # §3.5 [I]: online from scratch, state-dependent log-std head
+    log_std_min: float = -5.0  # §3.5 [I]: log σ clipped to [log_std_min, 2] (IVR style)
+    log_std_min: float = -5.0  # §3.5 [I]: log σ clipped to [log_std_min, 2] (IVR style)
     diffusion_steps: int = 10  # Table 2: 10 diffusion steps (§3.6, §9.3: VP schedule, clipped DDPM)
     score_widths: tuple[int, ...] = (512, 256, 128)  # §3.6: U-net down widths (up 256 → 512)
     pg_through_last_k_steps: int = 10  # §3.6: G_PG back-propagated through the last k reverse steps (10 = all)
@@ -114,6 +117,15 @@ class Config(AgentConfig):
     # biased: near the bound they have a smaller spread and an inward-pulled mean, so σ shrinks and the mean
     # drifts every step (hopper-medium O2O: 38 → 14 normalised in 2k online steps). Off: unclipped targets.
     clip_reference_bc: bool = False
+    # Online from scratch (§3.7 online) [I, measured on Hopper-v5, benchmarks/README.md "UNIVR online from scratch"]:
+    # with E1 every output of the relu weight net died within 3k updates (while the critic is flat, G_PG ≈ 0 makes
+    # u = 0 the least-squares optimum) and stayed dead, so π learnt by uniform BC on π̄'s samples; with unclipped
+    # targets σ then grows to the log-std cap, with clipped ones it shrinks to ≈ 0.02. E3 (no weight net), clipped
+    # targets and a floor σ ≥ 0.1 (TD3's exploration noise) learnt on both seeds probed. None: E3 for the Gaussian,
+    # the ``estimator`` for diffusion.
+    online_estimator: str | None = None
+    online_clip_reference_bc: bool = True
+    online_log_std_min: float = -2.3  # log 0.1
 
     def __post_init__(self):
         def bad(message: str):
@@ -123,10 +135,12 @@ class Config(AgentConfig):
             bad(f"policy '{self.policy}' is unknown; expected 'gaussian' or 'diffusion'.")
         if str(self.divergence).lower() not in DIVERGENCES:
             bad(f"divergence '{self.divergence}' is unknown; expected 'chi2' or 'kl'.")
-        if self.estimator not in ESTIMATORS:
-            bad(f"estimator '{self.estimator}' is unknown; expected one of {', '.join(ESTIMATORS)}.")
-        if self.estimator == "E3" and self.policy != "gaussian":
-            bad("estimator 'E3' works in the Gaussian's parameter space (§3.4.3); use 'E1' or 'E2' with a diffusion policy.")
+        for name in ("estimator", "online_estimator"):
+            value = getattr(self, name)
+            if value is not None and value not in ESTIMATORS:
+                bad(f"{name} '{value}' is unknown; expected one of {', '.join(ESTIMATORS)}.")
+            if value == "E3" and self.policy != "gaussian":
+                bad(f"{name} 'E3' works in the Gaussian's parameter space (§3.4.3); use 'E1' or 'E2' with a diffusion policy.")
         if self.inpg_params is not None and self.inpg_params not in PARAM_SUBSETS:
             bad(f"inpg_params '{self.inpg_params}' is unknown; expected one of {', '.join(PARAM_SUBSETS)}.")
         if self.weight_activation not in WEIGHT_ACTIVATIONS:
@@ -203,15 +217,19 @@ def resolve(config: Config, spec: AgentSpec) -> Config:
     lam = config.ref_lambda
     if lam is None:
         lam = config.online_ref_lambda if from_scratch else config.o2o_ref_lambda
-    subset = config.inpg_params or ("last2" if config.estimator == "E2" else "all")
-    changes = {"alpha": resolve_alpha(config), "ref_lambda": float(lam), "inpg_params": subset}
+    estimator = config.estimator
+    changes = {"alpha": resolve_alpha(config), "ref_lambda": float(lam)}
     if from_scratch:
+        estimator = config.online_estimator or ("E3" if config.policy == "gaussian" else config.estimator)
         changes.update(
             hidden_dims=tuple(config.online_hidden_dims),
             lr=config.online_lr,
             state_dependent_std=config.online_state_dependent_std,
+            log_std_min=config.online_log_std_min,
+            clip_reference_bc=config.online_clip_reference_bc,
         )
-    return dataclasses.replace(config, **changes)
+    subset = config.inpg_params or ("last2" if estimator == "E2" else "all")
+    return dataclasses.replace(config, **changes, estimator=estimator, inpg_params=subset)
 
 
 def init(key: jax.Array, spec: AgentSpec, config: Config) -> State:

@@ -33,7 +33,8 @@ class Gaussian:
 
     @staticmethod
     def module(action_dim: int, config):
-        return GaussianPolicy(action_dim, tuple(config.hidden_dims), state_dependent_std=config.state_dependent_std)
+        return GaussianPolicy(action_dim, tuple(config.hidden_dims), state_dependent_std=config.state_dependent_std,
+                              log_std_min=config.log_std_min)
 
     @staticmethod
     def init_args(obs: jnp.ndarray, action: jnp.ndarray) -> tuple:

@@ -19,6 +19,7 @@ from flax.traverse_util import flatten_dict
 from seamrl.algos import get, ivr, univr
 from seamrl.algos import univr_inpg as inpg
 from seamrl.algos.common import AgentSpec, apply_grad
+from seamrl.algos.univr_policies import Gaussian
 from seamrl.config import RunConfig, agent_config
 from seamrl.errors import ConfigError
 from seamrl.nets import GaussianPolicy, normal_log_prob
@@ -114,9 +115,14 @@ def test_init_picks_online_architecture_only_from_scratch(base):
     cfg = univr.Config(**SMALL)
     c = univr.resolve(cfg, AgentSpec(OBS, ACT, online_steps=100))  # online from scratch
     assert c.hidden_dims == (256,) * 3 and c.lr == 1e-3 and c.state_dependent_std and c.ref_lambda == 0.2
-    assert c.alpha == 1.0
+    assert c.alpha == 1.0 and c.estimator == "E3" and c.clip_reference_bc and c.log_std_min == -2.3
+    assert univr.resolve(univr.resolve(cfg, AgentSpec(OBS, ACT, online_steps=100)), AgentSpec(OBS, ACT, online_steps=100)) == c
     c = univr.resolve(cfg, AgentSpec(OBS, ACT, offline_steps=100, online_steps=100))  # O2O
     assert c.hidden_dims == (32, 32) and c.lr == 2e-4 and not c.state_dependent_std and c.ref_lambda == 0.01
+    assert c.estimator == "E1" and not c.clip_reference_bc and c.log_std_min == -5.0
+    diffusion = univr.resolve(univr.Config(**SMALL, policy="diffusion"), AgentSpec(OBS, ACT, online_steps=100))
+    assert diffusion.estimator == "E1"  # E3 is Gaussian-only
+    assert univr.resolve(univr.Config(**SMALL, online_estimator="E1"), AgentSpec(OBS, ACT, online_steps=1)).estimator == "E1"
     assert univr.resolve(dataclasses.replace(cfg, ref_lambda=0.3), AgentSpec(OBS, ACT, online_steps=1)).ref_lambda == 0.3
     online = _state(AgentSpec(OBS, ACT, online_steps=100), online_hidden_dims=(8, 8, 8))
     kernels = [k for k in flatten_dict(online.actor.params) if k[-1] == "kernel"]
@@ -125,6 +131,41 @@ def test_init_picks_online_architecture_only_from_scratch(base):
     assert "log_std" in base.actor.params["params"]  # offline: state-independent log-std parameter
     _assert_tree_equal(base.actor_ref, base.actor.params)  # π̄ = π at init
     assert not bool(base.online)
+
+
+def test_online_log_std_floor_applies_only_online_from_scratch():
+    """``online_log_std_min`` bounds π's log σ from below online from scratch; offline keeps −5."""
+    obs = jax.random.normal(jax.random.PRNGKey(1), (B, OBS))
+    floor = 1.5  # above every log σ of the fresh network (≈ 0.2 ± 0.5), so each one sits at the floor
+    for spec, expected in ((AgentSpec(OBS, ACT, online_steps=100), floor), (AgentSpec(OBS, ACT, offline_steps=100), -5.0)):
+        st = _state(spec, online_hidden_dims=(8, 8, 8), online_log_std_min=floor)
+        assert st.config.log_std_min == expected
+        _, log_std = st.actor.apply_fn(st.actor.params, obs)
+        assert bool(jnp.all(log_std >= expected)) and (expected < 0 or float(log_std.min()) == floor)
+
+
+def test_e1_weights_fall_to_zero_on_a_flat_critic_with_pi_own_samples_as_targets():
+    """The start of online learning from scratch: the critic is flat (G_PG ≈ 0) and ℓ's targets are π's
+    own samples, so u = 0 is E1's least-squares optimum and the relu weight net heads there (on Hopper-v5
+    every output died within 3k updates and stayed dead: the reason online from scratch defaults to E3)."""
+    st = _state(lr=1e-3)
+
+    @jax.jit
+    def run(actor, weight, key):
+        def body(carry, kk):
+            actor, weight = carry
+            k1, k2, k3 = jax.random.split(kk, 3)
+            obs = jax.random.normal(k1, (B, OBS))
+            ref = Gaussian.reference_samples(actor.apply_fn, actor.params, obs, k2, 1, jnp.inf, st.config)[0]
+            flat = lambda s, a: jnp.zeros(a.shape[0])  # noqa: E731
+            actor, weight, m = inpg.policy_step(actor, weight, obs, ref, flat, k3, st.config)
+            return (actor, weight), m
+
+        return jax.lax.scan(body, (actor, weight), jax.random.split(key, 300))
+
+    _, m = run(st.actor, st.weight, jax.random.PRNGKey(1))
+    assert float(m["u_mean"][0]) > 0.9  # u ≈ 1 at init ...
+    assert float(m["u_mean"][-1]) < 0.05 and float(m["u_dead_frac"][-1]) > 0.5  # ... and mostly dead 300 steps later
 
 
 def test_weight_net_starts_near_one(base):
