@@ -35,7 +35,7 @@ phase (the offline → online switch) sets π̄ ← π (§3.3, §3.7 O2O step 2)
 Online from scratch vs offline / O2O (§3.5, §3.9) is decided in ``init`` from the ``AgentSpec``: a
 run with online steps and no offline steps uses ``online_hidden_dims`` (3×256), ``online_lr``
 (1e-3), ``online_state_dependent_std`` (True), λ = ``online_ref_lambda`` (0.2, Table 3 MuJoCo) and, [I, measured],
-``online_estimator`` (E3 for the Gaussian), ``online_clip_reference_bc`` (True) and ``online_log_std_min`` (σ ≥ 0.1);
+for the Gaussian ``estimator`` E3, ``clip_reference_bc`` True and ``log_std_min`` −2.3 (σ ≥ 0.1) unless set;
 otherwise ``hidden_dims`` (4×256), ``lr`` (2e-4), ``state_dependent_std`` (False) and, for O2O,
 λ = ``o2o_ref_lambda`` (0.01, Table 5). An explicit ``ref_lambda`` wins. The values in use are
 recorded in ``state.config``.
@@ -94,8 +94,6 @@ class Config(AgentConfig):
     online_hidden_dims: tuple[int, ...] = (256, 256, 256)  # §D.1 "3-layer MLP" online (§9.3: 3 hidden layers)
     state_dependent_std: bool = False  # §3.5 [I]: offline / O2O state-independent log-std (IVR style)
     online_state_dependent_std: bool = True  # §3.5 [I]: online from scratch, state-dependent log-std head
-    log_std_min: float = -5.0  # §3.5 [I]: log σ clipped to [log_std_min, 2] (IVR style)
-    log_std_min: float = -5.0  # §3.5 [I]: log σ clipped to [log_std_min, 2] (IVR style)
     diffusion_steps: int = 10  # Table 2: 10 diffusion steps (§3.6, §9.3: VP schedule, clipped DDPM)
     score_widths: tuple[int, ...] = (512, 256, 128)  # §3.6: U-net down widths (up 256 → 512)
     pg_through_last_k_steps: int = 10  # §3.6: G_PG back-propagated through the last k reverse steps (10 = all)
@@ -104,7 +102,9 @@ class Config(AgentConfig):
     value_layer_norm: bool = True  # §3.5 [I, as IVR]
     w_min: float = 0.1  # Table 2 / §D.1
     w_max: float = 0.9
-    estimator: str = "E1"  # §3.4.1 E1 (weight net + JVP) | "E2" (§3.4.2) | "E3" (§3.4.3, Gaussian only)
+    # §3.4.1 E1 (weight net + JVP) | "E2" (§3.4.2) | "E3" (§3.4.3, Gaussian only); None → E1, but E3 for the
+    # Gaussian online from scratch (below)
+    estimator: str | None = None
     inpg_params: str | None = None  # Θ_S: "all" | "last2" | "last"; None → "all" (E1, E3), "last2" (E2) (§9.3)
     e2_regress: bool = True  # §3.4.2: regress w_φ onto sg(t_i) (MSE); False: u_i = t_i directly
     ridge: float = 1e-4  # ρ of L_w (§3.4.1 step 5)
@@ -115,17 +115,16 @@ class Config(AgentConfig):
     dataset_action_clip: float = 1e-5  # §3.5: dataset actions clipped to ±(1 − 1e-5); π̄ samples in the V loss too
     # §3.5 [I] also clips the π̄ samples that are ℓ's targets online. Fitting π on clipped samples of π̄ ≈ π is
     # biased: near the bound they have a smaller spread and an inward-pulled mean, so σ shrinks and the mean
-    # drifts every step (hopper-medium O2O: 38 → 14 normalised in 2k online steps). Off: unclipped targets.
-    clip_reference_bc: bool = False
+    # drifts every step (hopper-medium O2O: 38 → 14 normalised in 2k online steps). None → False (unclipped
+    # targets) when fine-tuning, True online from scratch (below).
+    clip_reference_bc: bool | None = None
+    log_std_min: float | None = None  # §3.5 [I]: log σ clipped to [log_std_min, 2]; None → −5 (IVR), −2.3 online from scratch
     # Online from scratch (§3.7 online) [I, measured on Hopper-v5, benchmarks/README.md "UNIVR online from scratch"]:
     # with E1 every output of the relu weight net died within 3k updates (while the critic is flat, G_PG ≈ 0 makes
     # u = 0 the least-squares optimum) and stayed dead, so π learnt by uniform BC on π̄'s samples; with unclipped
     # targets σ then grows to the log-std cap, with clipped ones it shrinks to ≈ 0.02. E3 (no weight net), clipped
-    # targets and a floor σ ≥ 0.1 (TD3's exploration noise) learnt on both seeds probed. None: E3 for the Gaussian,
-    # the ``estimator`` for diffusion.
-    online_estimator: str | None = None
-    online_clip_reference_bc: bool = True
-    online_log_std_min: float = -2.3  # log 0.1
+    # targets and a floor σ ≥ 0.1 (log 0.1 = −2.3, TD3's exploration noise) learnt on both seeds probed. These are
+    # the defaults that the None values above resolve to there (the Gaussian; diffusion keeps E1).
 
     def __post_init__(self):
         def bad(message: str):
@@ -135,12 +134,10 @@ class Config(AgentConfig):
             bad(f"policy '{self.policy}' is unknown; expected 'gaussian' or 'diffusion'.")
         if str(self.divergence).lower() not in DIVERGENCES:
             bad(f"divergence '{self.divergence}' is unknown; expected 'chi2' or 'kl'.")
-        for name in ("estimator", "online_estimator"):
-            value = getattr(self, name)
-            if value is not None and value not in ESTIMATORS:
-                bad(f"{name} '{value}' is unknown; expected one of {', '.join(ESTIMATORS)}.")
-            if value == "E3" and self.policy != "gaussian":
-                bad(f"{name} 'E3' works in the Gaussian's parameter space (§3.4.3); use 'E1' or 'E2' with a diffusion policy.")
+        if self.estimator is not None and self.estimator not in ESTIMATORS:
+            bad(f"estimator '{self.estimator}' is unknown; expected one of {', '.join(ESTIMATORS)}.")
+        if self.estimator == "E3" and self.policy != "gaussian":
+            bad("estimator 'E3' works in the Gaussian's parameter space (§3.4.3); use 'E1' or 'E2' with a diffusion policy.")
         if self.inpg_params is not None and self.inpg_params not in PARAM_SUBSETS:
             bad(f"inpg_params '{self.inpg_params}' is unknown; expected one of {', '.join(PARAM_SUBSETS)}.")
         if self.weight_activation not in WEIGHT_ACTIVATIONS:
@@ -217,19 +214,20 @@ def resolve(config: Config, spec: AgentSpec) -> Config:
     lam = config.ref_lambda
     if lam is None:
         lam = config.online_ref_lambda if from_scratch else config.o2o_ref_lambda
-    estimator = config.estimator
     changes = {"alpha": resolve_alpha(config), "ref_lambda": float(lam)}
     if from_scratch:
-        estimator = config.online_estimator or ("E3" if config.policy == "gaussian" else config.estimator)
         changes.update(
             hidden_dims=tuple(config.online_hidden_dims),
             lr=config.online_lr,
             state_dependent_std=config.online_state_dependent_std,
-            log_std_min=config.online_log_std_min,
-            clip_reference_bc=config.online_clip_reference_bc,
         )
+    scratch_gaussian = from_scratch and config.policy == "gaussian"  # the measured online defaults (Config)
+    estimator = config.estimator or ("E3" if scratch_gaussian else "E1")
+    clip_bc = from_scratch if config.clip_reference_bc is None else config.clip_reference_bc
+    log_std_min = (-2.3 if from_scratch else -5.0) if config.log_std_min is None else config.log_std_min
     subset = config.inpg_params or ("last2" if estimator == "E2" else "all")
-    return dataclasses.replace(config, **changes, estimator=estimator, inpg_params=subset)
+    return dataclasses.replace(config, **changes, estimator=estimator, inpg_params=subset, clip_reference_bc=clip_bc,
+                               log_std_min=log_std_min)
 
 
 def init(key: jax.Array, spec: AgentSpec, config: Config) -> State:

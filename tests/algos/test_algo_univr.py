@@ -61,7 +61,8 @@ def _assert_tree_differs(a, b):
 
 def test_config_defaults_follow_tables_2_to_5():
     c = univr.Config()
-    assert c.policy == "gaussian" and c.divergence == "chi2" and c.estimator == "E1"
+    assert c.policy == "gaussian" and c.divergence == "chi2"
+    assert univr.resolve(c, AgentSpec(OBS, ACT, offline_steps=1)).estimator == "E1"
     assert c.lr == 2e-4 and c.online_lr == 1e-3
     assert c.hidden_dims == (256,) * 4 and c.online_hidden_dims == (256,) * 3
     assert (c.w_min, c.w_max, c.tau, c.ridge) == (0.1, 0.9, 0.005, 1e-4)
@@ -122,7 +123,9 @@ def test_init_picks_online_architecture_only_from_scratch(base):
     assert c.estimator == "E1" and not c.clip_reference_bc and c.log_std_min == -5.0
     diffusion = univr.resolve(univr.Config(**SMALL, policy="diffusion"), AgentSpec(OBS, ACT, online_steps=100))
     assert diffusion.estimator == "E1"  # E3 is Gaussian-only
-    assert univr.resolve(univr.Config(**SMALL, online_estimator="E1"), AgentSpec(OBS, ACT, online_steps=1)).estimator == "E1"
+    explicit = univr.Config(**SMALL, estimator="E1", clip_reference_bc=False, log_std_min=-5.0)  # set values win online too
+    c = univr.resolve(explicit, AgentSpec(OBS, ACT, online_steps=1))
+    assert c.estimator == "E1" and not c.clip_reference_bc and c.log_std_min == -5.0
     assert univr.resolve(dataclasses.replace(cfg, ref_lambda=0.3), AgentSpec(OBS, ACT, online_steps=1)).ref_lambda == 0.3
     online = _state(AgentSpec(OBS, ACT, online_steps=100), online_hidden_dims=(8, 8, 8))
     kernels = [k for k in flatten_dict(online.actor.params) if k[-1] == "kernel"]
@@ -133,12 +136,13 @@ def test_init_picks_online_architecture_only_from_scratch(base):
     assert not bool(base.online)
 
 
-def test_online_log_std_floor_applies_only_online_from_scratch():
-    """``online_log_std_min`` bounds π's log σ from below online from scratch; offline keeps −5."""
+def test_log_std_floor_reaches_the_policy_and_defaults_to_minus_5_offline():
+    """``log_std_min`` bounds π's log σ from below (−2.3 online from scratch, −5 otherwise, unless set)."""
     obs = jax.random.normal(jax.random.PRNGKey(1), (B, OBS))
     floor = 1.5  # above every log σ of the fresh network (≈ 0.2 ± 0.5), so each one sits at the floor
-    for spec, expected in ((AgentSpec(OBS, ACT, online_steps=100), floor), (AgentSpec(OBS, ACT, offline_steps=100), -5.0)):
-        st = _state(spec, online_hidden_dims=(8, 8, 8), online_log_std_min=floor)
+    for spec, value, expected in ((AgentSpec(OBS, ACT, online_steps=100), floor, floor),
+                                  (AgentSpec(OBS, ACT, offline_steps=100), None, -5.0)):
+        st = _state(spec, online_hidden_dims=(8, 8, 8), log_std_min=value)
         assert st.config.log_std_min == expected
         _, log_std = st.actor.apply_fn(st.actor.params, obs)
         assert bool(jnp.all(log_std >= expected)) and (expected < 0 or float(log_std.min()) == floor)
