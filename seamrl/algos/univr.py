@@ -180,6 +180,8 @@ OFFLINE_TABLE4 = {"antmaze-umaze-diverse": {"sql_alpha": 2.0}}
 # reached 93 normalised at 7.5k steps but lost it at 10k: a slower π̄ delays the collapse, it does not
 # prevent it (benchmarks/README.md, UNIVR O2O).
 O2O_LOCOMOTION = {"o2o_ref_lambda": 0.001}
+LOG_STD_MIN = -5.0  # §3.5: IVR's lower log-std bound
+SCRATCH_LOG_STD_MIN = -2.3  # [I, measured] online from scratch: σ ≥ 0.1 (see Config: online from scratch)
 
 
 def task_presets(task: str, setting: str) -> dict:
@@ -224,7 +226,7 @@ def resolve(config: Config, spec: AgentSpec) -> Config:
     scratch_gaussian = from_scratch and config.policy == "gaussian"  # the measured online defaults (Config)
     estimator = config.estimator or ("E3" if scratch_gaussian else "E1")
     clip_bc = from_scratch if config.clip_reference_bc is None else config.clip_reference_bc
-    log_std_min = (-2.3 if from_scratch else -5.0) if config.log_std_min is None else config.log_std_min
+    log_std_min = (SCRATCH_LOG_STD_MIN if from_scratch else LOG_STD_MIN) if config.log_std_min is None else config.log_std_min
     subset = config.inpg_params or ("last2" if estimator == "E2" else "all")
     return dataclasses.replace(config, **changes, estimator=estimator, inpg_params=subset, clip_reference_bc=clip_bc,
                                log_std_min=log_std_min)
