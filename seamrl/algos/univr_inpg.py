@@ -109,21 +109,24 @@ def _per_sample_dot(a, b) -> jnp.ndarray:
     return sum(jnp.sum((x * y).reshape(x.shape[0], -1), axis=1) for x, y in leaves)
 
 
-def e3_weights(actor, obs: jnp.ndarray, ref: jnp.ndarray, q_fn, xi: jnp.ndarray) -> jnp.ndarray:
+def e3_weights(actor, obs: jnp.ndarray, ref: jnp.ndarray, q_fn, xi: jnp.ndarray):
     """E3 (§3.4.3, diagnostic): matching in the space of the policy outputs (m(s), log σ(s)).
 
     p = (∇_a Q̂(s, ã), ∇_a Q̂(s, ã) ⊙ σ ⊙ ξ),  g = ((a − m)/σ², ((a − m)/σ)² − 1),  t = ⟨p, g⟩_+ / ‖g‖².
-    Ignores the network Jacobian; returns t (B,), detached.
+    Ignores the network Jacobian. Returns t (B,) and, for the metrics, the alignments ⟨p, g⟩ (B,),
+    p (B, 2A), Q̂(s, ã) (B,) and ã (B, A), all detached.
     """
     mean, log_std = actor.apply_fn(actor.params, obs)
     std = jnp.exp(log_std)
     a = jnp.clip(mean + std * xi, -1.0, 1.0)
-    dq = jax.grad(lambda x: q_fn(obs, x).sum())(a)
+    q, q_vjp = jax.vjp(lambda x: q_fn(obs, x), a)
+    dq = q_vjp(jnp.ones_like(q))[0]
     p = jnp.concatenate([dq, dq * std * xi], axis=-1)
     z = (ref - mean) / std
     g = jnp.concatenate([z / std, z**2 - 1.0], axis=-1)
-    t = jnp.maximum(jnp.sum(p * g, axis=-1), 0.0) / (jnp.sum(g**2, axis=-1) + 1e-8)
-    return jax.lax.stop_gradient(t)
+    c = jnp.sum(p * g, axis=-1)
+    t = jnp.maximum(c, 0.0) / (jnp.sum(g**2, axis=-1) + 1e-8)
+    return jax.lax.stop_gradient((t, (c, p, q, a)))
 
 
 def policy_step(actor, weight, obs: jnp.ndarray, ref: jnp.ndarray, q_fn, key: jax.Array, config):
@@ -150,7 +153,10 @@ def policy_step(actor, weight, obs: jnp.ndarray, ref: jnp.ndarray, q_fn, key: ja
         return weight_activation(config.weight_activation, weight.apply_fn(phi, obs, ref))
 
     ll, ll_vjp = jax.vjp(ll_fn, theta)  # ℓ(θ) and its pull-back, shared by G_BC and the actor step
-    if config.estimator == "E2":  # steps 1–5 replaced by the per-state projection (§3.4.2)
+    if config.estimator == "E3":  # steps 1–5 in output space: no θ-gradient but the actor step's
+        u, (c, p, q_pi, a_pi) = e3_weights(actor, obs, ref, q_fn, jax.random.normal(key, ref.shape))
+        g_pg, r, w_info = p, None, {"weight_loss": jnp.zeros(())}
+    elif config.estimator == "E2":  # steps 1–5 replaced by the per-state projection (§3.4.2)
         t, g_pg, c, q_pi, a_pi = e2_weights(actor, obs, ref, draw, q_fn, key, config)
         u = u_fn(weight.params)
         g_bc = ll_vjp(jax.lax.stop_gradient(u) / batch_size)[0]
@@ -162,10 +168,7 @@ def policy_step(actor, weight, obs: jnp.ndarray, ref: jnp.ndarray, q_fn, key: ja
             return loss, {"weight_loss": loss}
     else:
         g_pg, (q_pi, a_pi) = jax.grad(pg_objective, has_aux=True)(theta)  # step 1
-        if config.estimator == "E3":
-            u = e3_weights(actor, obs, ref, q_fn, jax.random.normal(key, ref.shape))
-        else:
-            u = u_fn(weight.params)
+        u = u_fn(weight.params)
         g_bc = ll_vjp(jax.lax.stop_gradient(u) / batch_size)[0]  # step 2: ∇ mean sg(u) ℓ
         r = jax.tree_util.tree_map(jnp.subtract, g_pg, g_bc)  # step 3
         if config.inpg_params not in (None, "all"):  # r restricted to Θ_S (zero elsewhere)
@@ -178,8 +181,10 @@ def policy_step(actor, weight, obs: jnp.ndarray, ref: jnp.ndarray, q_fn, key: ja
             loss = -(2.0 / batch_size) * jnp.sum(c * u_) + config.ridge * jnp.mean(u_**2)
             return loss, {"weight_loss": loss}
 
-    if config.estimator == "E3" or (config.estimator == "E2" and not config.e2_regress):
-        u_new, w_info = (t if config.estimator == "E2" else u), {"weight_loss": jnp.zeros(())}  # weight net unused
+    if config.estimator == "E3":
+        u_new = u  # weight net unused
+    elif config.estimator == "E2" and not config.e2_regress:
+        u_new, w_info = t, {"weight_loss": jnp.zeros(())}  # weight net unused
     else:
         weight, w_info = apply_grad(weight, w_loss)
         u_new = u_fn(weight.params)
@@ -209,7 +214,7 @@ def policy_step(actor, weight, obs: jnp.ndarray, ref: jnp.ndarray, q_fn, key: ja
         "alignment_pos_frac": jnp.mean(c > 0),
         "df_estimate": jnp.mean(f(w_hat / z)),
         "df_upper": jnp.maximum(f(config.w_min / z), f(config.w_max / z)),  # f convex: max at an endpoint
-        "pg_grad_norm": optax.tree.norm(g_pg),
-        "residual_norm": optax.tree.norm(r),
+        "pg_grad_norm": optax.tree.norm(g_pg),  # E3: of p, the gradient in output space
+        **({} if r is None else {"residual_norm": optax.tree.norm(r)}),
     }
     return actor, weight, metrics

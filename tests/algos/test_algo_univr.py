@@ -308,13 +308,15 @@ def test_e3_sign_test_closed_form(base):
     mean, log_std = st.actor.apply_fn(st.actor.params, obs)
     ref = jnp.clip(mean + 0.5 * jax.random.normal(jax.random.PRNGKey(1), mean.shape), -0.999, 0.999)
     xi = jnp.zeros_like(ref)  # ã = m: the log-σ part of p vanishes, t ∝ ⟨q, a − m⟩_+ / σ²
-    t = jax.jit(inpg.e3_weights, static_argnums=3)(st.actor, obs, ref, lambda s, a: a @ q, xi)
+    t, (c, p, _, a) = jax.jit(inpg.e3_weights, static_argnums=3)(st.actor, obs, ref, lambda s, a: a @ q, xi)
     side = (ref - mean) @ q
     assert bool(jnp.all(t[side < 0] == 0.0)) and bool(jnp.all(t[side > 0] > 0.0))
+    assert bool(jnp.all((c > 0) == (side > 0))) and jnp.allclose(p[:, :2], q) and jnp.allclose(a, jnp.clip(mean, -1, 1))
     # wiring of the E3 branch in policy_step, traced only (compiling it again would cost seconds)
     step = lambda actor, weight: inpg.policy_step(actor, weight, obs, ref, lambda s, a: a @ q, jax.random.PRNGKey(2), st.config)  # noqa: E731
     _, weight, m = jax.eval_shape(step, st.actor, st.weight)
     assert set(m) >= {"weight_loss", "weight_mean", "df_estimate"} and all(v.shape == () for v in m.values())
+    assert "residual_norm" not in m  # E3 forms no θ-space residual, so no JVP either
 
 
 # ---------------------------------------------------------------------------------------
