@@ -72,6 +72,7 @@ POLICY = "gaussian|diffusion"
 
 POLICIES = tuple(POLICY_CLASSES)  # §3.1: "gaussian" (§3.5), "diffusion" (§3.6)
 ESTIMATORS = ("E1", "E2", "E3")  # §3.4.1–3.4.3
+E3_TARGETS = ("projection", "alignment", "cosine")  # §3.4.3 per-state least squares | [I] variants
 PARAM_SUBSETS = ("all", "last2", "last")  # Θ_S of §3.4.1 (notes) / §3.4.2
 WEIGHT_ACTIVATIONS = ("relu", "softplus")
 
@@ -105,6 +106,7 @@ class Config(AgentConfig):
     # §3.4.1 E1 (weight net + JVP) | "E2" (§3.4.2) | "E3" (§3.4.3, Gaussian only); None → E1, but E3 for the
     # Gaussian online from scratch (below)
     estimator: str | None = None
+    e3_target: str = "projection"  # §3.4.3 t = ⟨p, g⟩₊/‖g‖² | "alignment" | "cosine" ([I], univr_inpg.e3_weights)
     inpg_params: str | None = None  # Θ_S: "all" | "last2" | "last"; None → "all" (E1, E3), "last2" (E2) (§9.3)
     e2_regress: bool = True  # §3.4.2: regress w_φ onto sg(t_i) (MSE); False: u_i = t_i directly
     ridge: float = 1e-4  # ρ of L_w (§3.4.1 step 5)
@@ -138,6 +140,8 @@ class Config(AgentConfig):
             bad(f"estimator '{self.estimator}' is unknown; expected one of {', '.join(ESTIMATORS)}.")
         if self.estimator == "E3" and self.policy != "gaussian":
             bad("estimator 'E3' works in the Gaussian's parameter space (§3.4.3); use 'E1' or 'E2' with a diffusion policy.")
+        if self.e3_target not in E3_TARGETS:
+            bad(f"e3_target '{self.e3_target}' is unknown; expected one of {', '.join(E3_TARGETS)}.")
         if self.inpg_params is not None and self.inpg_params not in PARAM_SUBSETS:
             bad(f"inpg_params '{self.inpg_params}' is unknown; expected one of {', '.join(PARAM_SUBSETS)}.")
         if self.weight_activation not in WEIGHT_ACTIVATIONS:

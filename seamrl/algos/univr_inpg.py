@@ -109,10 +109,13 @@ def _per_sample_dot(a, b) -> jnp.ndarray:
     return sum(jnp.sum((x * y).reshape(x.shape[0], -1), axis=1) for x, y in leaves)
 
 
-def e3_weights(actor, obs: jnp.ndarray, ref: jnp.ndarray, q_fn, xi: jnp.ndarray):
+def e3_weights(actor, obs: jnp.ndarray, ref: jnp.ndarray, q_fn, xi: jnp.ndarray, target: str = "projection"):
     """E3 (§3.4.3, diagnostic): matching in the space of the policy outputs (m(s), log σ(s)).
 
-    p = (∇_a Q̂(s, ã), ∇_a Q̂(s, ã) ⊙ σ ⊙ ξ),  g = ((a − m)/σ², ((a − m)/σ)² − 1),  t = ⟨p, g⟩_+ / ‖g‖².
+    p = (∇_a Q̂(s, ã), ∇_a Q̂(s, ã) ⊙ σ ⊙ ξ),  g = ((a − m)/σ², ((a − m)/σ)² − 1),  t = ⟨p, g⟩_+ / ‖g‖²
+    (``target="projection"``, the per-state least squares of §3.4.3), or t = ⟨p, g⟩_+ (``"alignment"``,
+    [I]: E1's per-sample signal c_i at u = 0, in output space; it does not grow as a → m, where ‖g‖ → 0),
+    or t = ⟨p, g⟩_+ / (‖p‖ ‖g‖) (``"cosine"``, [I]: bounded in [0, 1], free of the per-state scale of ∇_a Q̂).
     Ignores the network Jacobian. Returns t (B,) and, for the metrics, the alignments ⟨p, g⟩ (B,),
     p (B, 2A), Q̂(s, ã) (B,) and ã (B, A), all detached.
     """
@@ -125,7 +128,9 @@ def e3_weights(actor, obs: jnp.ndarray, ref: jnp.ndarray, q_fn, xi: jnp.ndarray)
     z = (ref - mean) / std
     g = jnp.concatenate([z / std, z**2 - 1.0], axis=-1)
     c = jnp.sum(p * g, axis=-1)
-    t = jnp.maximum(c, 0.0) / (jnp.sum(g**2, axis=-1) + 1e-8)
+    norm = {"projection": jnp.sum(g**2, axis=-1) + 1e-8, "alignment": 1.0,
+            "cosine": jnp.sqrt(jnp.sum(g**2, axis=-1) * jnp.sum(p**2, axis=-1)) + 1e-8}[target]
+    t = jnp.maximum(c, 0.0) / norm
     return jax.lax.stop_gradient((t, (c, p, q, a)))
 
 
@@ -154,7 +159,7 @@ def policy_step(actor, weight, obs: jnp.ndarray, ref: jnp.ndarray, q_fn, key: ja
 
     ll, ll_vjp = jax.vjp(ll_fn, theta)  # ℓ(θ) and its pull-back, shared by G_BC and the actor step
     if config.estimator == "E3":  # steps 1–5 in output space: no θ-gradient but the actor step's
-        u, (c, p, q_pi, a_pi) = e3_weights(actor, obs, ref, q_fn, jax.random.normal(key, ref.shape))
+        u, (c, p, q_pi, a_pi) = e3_weights(actor, obs, ref, q_fn, jax.random.normal(key, ref.shape), config.e3_target)
         g_pg, r, w_info = p, None, {"weight_loss": jnp.zeros(())}
     elif config.estimator == "E2":  # steps 1–5 replaced by the per-state projection (§3.4.2)
         t, g_pg, c, q_pi, a_pi = e2_weights(actor, obs, ref, draw, q_fn, key, config)

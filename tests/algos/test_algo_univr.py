@@ -75,7 +75,7 @@ def test_config_defaults_follow_tables_2_to_5():
     "field, value",
     [("policy", "flow"), ("estimator", "E4"), ("estimator", "e1"), ("inpg_params", "first"),
      ("pg_through_last_k_steps", 11), ("best_of_n", 0), ("diffusion_steps", 0), ("divergence", "tv"), ("weight_activation", "tanh"),
-     ("alpha", -1.0), ("ref_lambda", 1.5), ("w_min", 0.95), ("reference_samples", 0)],
+     ("e3_target", "ratio"), ("alpha", -1.0), ("ref_lambda", 1.5), ("w_min", 0.95), ("reference_samples", 0)],
 )
 def test_config_rejects_bad_values(field, value):
     with pytest.raises(ConfigError, match="UNIVR"):
@@ -312,6 +312,17 @@ def test_e3_sign_test_closed_form(base):
     side = (ref - mean) @ q
     assert bool(jnp.all(t[side < 0] == 0.0)) and bool(jnp.all(t[side > 0] > 0.0))
     assert bool(jnp.all((c > 0) == (side > 0))) and jnp.allclose(p[:, :2], q) and jnp.allclose(a, jnp.clip(mean, -1, 1))
+    # e3_target="alignment": t = ⟨p, g⟩₊ itself, ordered like ⟨q, a − m⟩ (σ is state-independent here)
+    t_align, _ = jax.jit(inpg.e3_weights, static_argnums=(3, 5))(st.actor, obs, ref, lambda s, a: a @ q, xi, "alignment")
+    assert jnp.allclose(t_align, jnp.maximum(c, 0.0)) and not jnp.allclose(t_align, t)
+    assert float(jnp.corrcoef(t_align[side > 0], side[side > 0])[0, 1]) > 0.99
+    # "cosine": ⟨p, g⟩₊ / (‖p‖ ‖g‖), in [0, 1] and free of Q's scale (alignment is not)
+    e3 = jax.jit(inpg.e3_weights, static_argnums=(3, 5))
+    t_cos, _ = e3(st.actor, obs, ref, lambda s, a: a @ q, xi, "cosine")
+    t_cos10, _ = e3(st.actor, obs, ref, lambda s, a: 10.0 * (a @ q), xi, "cosine")
+    t_align10, _ = e3(st.actor, obs, ref, lambda s, a: 10.0 * (a @ q), xi, "alignment")
+    assert 0.0 <= float(t_cos.min()) and float(t_cos.max()) <= 1.0 and bool(jnp.all((t_cos > 0) == (side > 0)))
+    assert jnp.allclose(t_cos10, t_cos, atol=1e-6) and jnp.allclose(t_align10, 10.0 * t_align, rtol=1e-5)
     # wiring of the E3 branch in policy_step, traced only (compiling it again would cost seconds)
     step = lambda actor, weight: inpg.policy_step(actor, weight, obs, ref, lambda s, a: a @ q, jax.random.PRNGKey(2), st.config)  # noqa: E731
     _, weight, m = jax.eval_shape(step, st.actor, st.weight)
