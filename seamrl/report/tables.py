@@ -65,15 +65,40 @@ IGNORED_OPTIONS = {"seed", "out", "agent", "tensorboard", "save_policy_every", "
 
 def run_options(run_dir: Path) -> dict:
     """The options a run was trained with (``config.json``: run fields, then the resolved agent config),
-    without those that do not change its numbers (seed, output paths, logging, update chunking)."""
+    without those that do not change its numbers (seed, output paths, logging, update chunking), in
+    today's names: an option added since the run was made takes its default (an option is only ever
+    added with a default that keeps the earlier behaviour), and one that no longer exists (renamed or
+    removed; its resolved value is recorded under today's name) is left out, so runs of one
+    configuration made before and after a change are seeds of one group."""
+    import dataclasses
     import json
+
+    from seamrl import algos
+    from seamrl.config import RunConfig
 
     path = run_dir / "config.json"
     if not path.exists():
         return {}
     data = json.loads(path.read_text())
-    run = {k: v for k, v in data.get("run", {}).items() if k not in IGNORED_OPTIONS}
-    return {**run, **data.get("agent", {})}
+    run, agent = data.get("run", {}), data.get("agent", {})
+    try:
+        config_cls = algos.get(run.get("algo", "")).Config
+    except Exception:  # an algorithm this version does not have: its options as recorded
+        return {**{k: v for k, v in run.items() if k not in IGNORED_OPTIONS}, **agent}
+
+    def today(cls, recorded: dict) -> dict:
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        out = {}
+        for name, f in fields.items():
+            if name in recorded:
+                out[name] = recorded[name]
+            elif f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING:
+                value = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+                out[name] = json.loads(json.dumps(value))  # as config.json records it (tuples as lists)
+        return out
+
+    run = {k: v for k, v in today(RunConfig, run).items() if k not in IGNORED_OPTIONS}
+    return {**run, **today(config_cls, agent)}
 
 
 def group_key(algo: str, task: str, setting: str, opts: dict) -> tuple[str, str, str, str]:

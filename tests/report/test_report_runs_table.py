@@ -49,3 +49,14 @@ def test_a_seed_counted_twice_is_reported(tmp_path, capsys):
     rows = _aggregate(runs_table(runs))
     assert rows[0][0] == "td3bc" and rows[0][3] == "2"
     assert "seed 0 of td3bc on hopper-medium-v0 appears twice" in capsys.readouterr().err
+
+
+def test_runs_before_and_after_an_option_change_are_one_group(tmp_path):
+    """An option added since a run was made takes its default; one no longer in the code is left out."""
+    old = _run(tmp_path / "old", 0, 40.0)  # made before `alpha` existed, with an option since renamed
+    config = json.loads((tmp_path / "old" / "config.json").read_text())
+    config["agent"] = {"renamed_alpha": 2.5}
+    (tmp_path / "old" / "config.json").write_text(json.dumps(config))
+    runs = [old, _run(tmp_path / "new", 1, 42.0), _run(tmp_path / "other", 0, 50.0, alpha=3.0)]
+    rows = _aggregate(runs_table(runs))
+    assert [(r[0], r[3]) for r in rows] == [("td3bc (alpha=2.5)", "2"), ("td3bc (alpha=3.0)", "1")]
