@@ -295,19 +295,37 @@ class Trainer:
                 eval_normalized_std=evaluation.get("normalized_std"),
             )
         row.update({k: float(v) for k, v in metrics.items()})
-        path = self.dir / "metrics.csv"
-        new = self.counters.csv_rows == 0
-        with open(path, "w" if new else "a", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(FIXED_COLUMNS) + self.metric_keys, extrasaction="ignore")
-            if new:
-                writer.writeheader()
-            writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+        self._append_csv({k: ("" if v is None else v) for k, v in row.items()})
         self.counters.csv_rows += 1
         if self.run.tensorboard:
             self._tensorboard(row)
         if evaluation is not None:
             self.counters.history.append(row)
         return row
+
+    def _append_csv(self, row: dict) -> None:
+        """One row of metrics.csv, in the columns of the file's header. A run resumed under code that
+        logs other metrics keeps its header's columns in place (a metric gone is left empty) and
+        gains the new ones at the end: the file is rewritten once with them."""
+        path = self.dir / "metrics.csv"
+        columns = list(FIXED_COLUMNS) + self.metric_keys
+        if self.counters.csv_rows == 0 or not path.exists():
+            rows, header = [], columns
+        else:
+            with open(path, newline="") as f:
+                header = next(csv.reader(f), columns)
+            added = [c for c in columns if c not in header]
+            if not added:
+                with open(path, "a", newline="") as f:
+                    csv.DictWriter(f, fieldnames=header, extrasaction="ignore").writerow(row)
+                return
+            with open(path, newline="") as f:
+                rows = list(csv.DictReader(f))
+            header = header + added
+        with open(path, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=header, extrasaction="ignore", restval="")
+            writer.writeheader()
+            writer.writerows(rows + [row])
 
     def _tensorboard(self, row: dict) -> None:
         if getattr(self, "_tb", None) is None:

@@ -147,3 +147,29 @@ def test_resuming_a_finished_run_returns_its_summary(tmp_path, pendulum_npz):
     again, _ = resume(run_dir, quiet=True)
     assert again["final"] == summary["final"] and again["grad_steps"] == 100
     assert len(_rows(run_dir)) == 2  # nothing re-run, nothing appended
+
+
+def test_metrics_csv_keeps_its_columns_when_a_resumed_run_logs_other_metrics(tmp_path):
+    """A run resumed under code whose update returns other metrics: every value stays under its own
+    column (a metric gone is empty, a new one is added at the end), not shifted into its neighbour's."""
+    import csv
+    from types import SimpleNamespace
+
+    from seamrl.train.trainer import FIXED_COLUMNS, Trainer
+
+    def row(metrics: dict) -> dict:
+        return {**{c: "" for c in FIXED_COLUMNS}, "env_step": 1, **metrics}
+
+    old = SimpleNamespace(dir=tmp_path, metric_keys=["a_loss", "b_norm", "c_mean"], counters=SimpleNamespace(csv_rows=0))
+    Trainer._append_csv(old, row({"a_loss": 1.0, "b_norm": 2.0, "c_mean": 3.0}))
+    old.counters.csv_rows = 1
+    Trainer._append_csv(old, row({"a_loss": 1.5, "b_norm": 2.5, "c_mean": 3.5}))
+    resumed = SimpleNamespace(dir=tmp_path, metric_keys=["a_loss", "c_mean"], counters=SimpleNamespace(csv_rows=2))
+    Trainer._append_csv(resumed, row({"a_loss": 4.0, "c_mean": 6.0}))  # b_norm gone
+    newer = SimpleNamespace(dir=tmp_path, metric_keys=["a_loss", "c_mean", "d_frac"], counters=SimpleNamespace(csv_rows=3))
+    Trainer._append_csv(newer, row({"a_loss": 7.0, "c_mean": 9.0, "d_frac": 0.5}))  # d_frac new
+    with open(tmp_path / "metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0])[-4:] == ["a_loss", "b_norm", "c_mean", "d_frac"]
+    assert [(r["a_loss"], r["b_norm"], r["c_mean"], r["d_frac"]) for r in rows] == [
+        ("1.0", "2.0", "3.0", ""), ("1.5", "2.5", "3.5", ""), ("4.0", "", "6.0", ""), ("7.0", "", "9.0", "0.5")]
