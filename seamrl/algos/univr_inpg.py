@@ -216,7 +216,7 @@ def policy_step(actor, weight, obs: jnp.ndarray, ref: jnp.ndarray, q_fn, key: ja
         "weight_max": w_hat.max(),
         "u_mean": u_new.mean(),
         "u_dead_frac": jnp.mean(u_new <= 0.0),
-        "alignment_pos_frac": jnp.mean(c > 0),
+        "alignment_pos_frac": jnp.mean(c > 0),  # E3: of ⟨p, g⟩, the alignment in output space
         "df_estimate": jnp.mean(f(w_hat / z)),
         "df_upper": jnp.maximum(f(config.w_min / z), f(config.w_max / z)),  # f convex: max at an endpoint
         "pg_grad_norm": optax.tree.norm(g_pg),  # E3: of p, the gradient in output space

@@ -75,6 +75,7 @@ def run_options(run_dir: Path) -> dict:
 
     from seamrl import algos
     from seamrl.config import RunConfig
+    from seamrl.errors import ConfigError
 
     path = run_dir / "config.json"
     if not path.exists():
@@ -83,7 +84,7 @@ def run_options(run_dir: Path) -> dict:
     run, agent = data.get("run", {}), data.get("agent", {})
     try:
         config_cls = algos.get(run.get("algo", "")).Config
-    except Exception:  # an algorithm this version does not have: its options as recorded
+    except ConfigError:  # an algorithm this version does not have: its options as recorded
         return {**{k: v for k, v in run.items() if k not in IGNORED_OPTIONS}, **agent}
 
     def today(cls, recorded: dict) -> dict:

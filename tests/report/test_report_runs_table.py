@@ -60,3 +60,12 @@ def test_runs_before_and_after_an_option_change_are_one_group(tmp_path):
     runs = [old, _run(tmp_path / "new", 1, 42.0), _run(tmp_path / "other", 0, 50.0, alpha=3.0)]
     rows = _aggregate(runs_table(runs))
     assert [(r[0], r[3]) for r in rows] == [("td3bc (alpha=2.5)", "2"), ("td3bc (alpha=3.0)", "1")]
+
+
+def test_options_of_an_algorithm_this_version_lacks_are_read_as_recorded(tmp_path):
+    from pathlib import Path
+
+    from seamrl.report.tables import run_options
+
+    (tmp_path / "config.json").write_text(json.dumps({"run": {"algo": "retired", "seed": 3, "x": 1}, "agent": {"y": 2}}))
+    assert run_options(Path(tmp_path)) == {"algo": "retired", "x": 1, "y": 2}
