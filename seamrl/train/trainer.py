@@ -84,6 +84,7 @@ class Counters:
     pending: list = field(default_factory=list)  # update metrics since the last metrics row
     finished: list = field(default_factory=list)  # raw returns of training episodes since the last row
     running: dict = field(default_factory=dict)  # running observation / reward statistics (rollout phases)
+    phase_rates: dict = field(default_factory=dict)  # str(phase index) → its grad / env steps per second (summary)
 
 
 class Trainer:
@@ -404,7 +405,6 @@ class Trainer:
         self._bar = _progress(total, done_before, self.quiet)
         if self.counters.grad_steps == 0 and self.counters.env_steps == 0 and not self.counters.history:
             self._log(self.phases[0], self.evaluate())
-        self._phase_rates = {}
 
     def run_phase(self) -> None:
         """The current phase, from where the counters are, to its end."""
@@ -432,7 +432,7 @@ class Trainer:
         """Record the phase's rates since ``start`` (a :meth:`clock`) and move to the next phase."""
         phase = self.phase
         elapsed = max(time.perf_counter() - start[0], 1e-9)
-        self._phase_rates[phase.index] = {
+        self.counters.phase_rates[str(phase.index)] = {  # checkpointed: a resumed run keeps earlier phases' rates
             "grad_steps_per_s": (self.counters.grad_steps - start[1]) / elapsed,
             "env_steps_per_s": (self.counters.env_steps - start[2]) / elapsed,
         }
@@ -650,7 +650,7 @@ class Trainer:
                     "final": rows[-1][key] if rows else None,
                     "best": max((r[key] for r in rows), default=None),
                     "lowest": min((r[key] for r in rows), default=None),  # after a switch: the dip, if any
-                    **self._phase_rates.get(p.index, {}),
+                    **self.counters.phase_rates.get(str(p.index), {}),
                 }
             )
         summary = {
@@ -689,8 +689,8 @@ def _truncate_csv(path: Path, rows: int) -> None:
     """Drop metric rows written after the checkpoint being resumed (header + ``rows`` kept)."""
     if not path.exists():
         return
-    lines = path.read_text().splitlines(keepends=True)
-    path.write_text("".join(lines[: rows + 1]) if rows else "")
+    lines = path.read_bytes().splitlines(keepends=True)  # bytes: the csv module's \r\n line ends stay as written
+    path.write_bytes(b"".join(lines[: rows + 1]) if rows else b"")
 
 
 def _progress(total: int, initial: int, quiet: bool):

@@ -144,9 +144,12 @@ def test_resuming_a_finished_run_returns_its_summary(tmp_path, pendulum_npz):
     run = _run(tmp_path, "done", algo="td3bc", task="Pendulum-v1", setting="offline", dataset=str(pendulum_npz),
                offline_steps=100, eval_every=100, updates_per_call=100)
     summary, run_dir = train(run, quiet=True)
+    csv_bytes = (run_dir / "metrics.csv").read_bytes()
     again, _ = resume(run_dir, quiet=True)
     assert again["final"] == summary["final"] and again["grad_steps"] == 100
     assert len(_rows(run_dir)) == 2  # nothing re-run, nothing appended
+    assert (run_dir / "metrics.csv").read_bytes() == csv_bytes
+    assert again["phases"][0]["grad_steps_per_s"] == summary["phases"][0]["grad_steps_per_s"] > 0  # kept, not lost
 
 
 def test_metrics_csv_keeps_its_columns_when_a_resumed_run_logs_other_metrics(tmp_path):
@@ -173,3 +176,12 @@ def test_metrics_csv_keeps_its_columns_when_a_resumed_run_logs_other_metrics(tmp
     assert list(rows[0])[-4:] == ["a_loss", "b_norm", "c_mean", "d_frac"]
     assert [(r["a_loss"], r["b_norm"], r["c_mean"], r["d_frac"]) for r in rows] == [
         ("1.0", "2.0", "3.0", ""), ("1.5", "2.5", "3.5", ""), ("4.0", "", "6.0", ""), ("7.0", "", "9.0", "0.5")]
+
+
+def test_resume_truncation_keeps_the_rows_it_keeps_byte_for_byte(tmp_path):
+    from seamrl.train.trainer import _truncate_csv
+
+    path = tmp_path / "metrics.csv"
+    path.write_bytes(b"a,b\r\n1,2\r\n3,4\r\n5,6\r\n")  # as csv.DictWriter writes it
+    _truncate_csv(path, 2)
+    assert path.read_bytes() == b"a,b\r\n1,2\r\n3,4\r\n"
