@@ -183,7 +183,7 @@ def cmd_bench(args) -> int:
         parts=parts, algos=items(args.algos), repeats=args.repeats, updates_per_call=args.updates_per_call,
         transitions=args.transitions, d3rlpy_steps=args.d3rlpy_steps, d3rlpy_warmup=args.d3rlpy_warmup,
         d3rlpy_python=args.d3rlpy_python, d3rlpy_threads=args.d3rlpy_threads, seed_algos=items(args.seed_algos),
-        seed_counts=seed_counts, task=args.task, collect_algo=args.collect_algo,
+        seed_counts=seed_counts, online_algos=items(args.online_algos), task=args.task, collect_algo=args.collect_algo,
         num_envs=num_envs, variants=items(args.variants), env_steps=args.env_steps, update_env_steps=args.update_env_steps,
         eval_episodes=args.eval_episodes, out=args.out,
     )
@@ -264,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("bench", help="throughput: updates (seamrl, d3rlpy, pure JAX), collection, evaluation, demo (JSON + Markdown)")
-    p.add_argument("--parts", default="updates,d3rlpy,pure,seeds,collect,eval", help="comma-separated: updates,d3rlpy,pure,seeds,collect,eval,demo")
+    p.add_argument("--parts", default="updates,d3rlpy,pure,seeds,online,collect,eval", help="comma-separated: updates,d3rlpy,pure,seeds,online,collect,eval,demo")
     p.add_argument("--demo", action="store_true", help="also time a full `seamrl demo` (minutes): wall clock, peak memory")
     p.add_argument("--algos", help="comma-separated names (default: all)")
     p.add_argument("--repeats", type=int, default=5, help="interleaved rounds; medians are reported")
@@ -276,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--d3rlpy-threads", dest="d3rlpy_threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--seed-algos", dest="seed_algos", default="iql,td3bc,cql,sac", help="algorithms of the seeds part")
     p.add_argument("--seed-counts", dest="seed_counts", default="1,2,4", help="seeds stacked per measurement (seeds part)")
+    p.add_argument("--online-algos", dest="online_algos", default="univr,td3,sac", help="algorithms of the online part")
     p.add_argument("--task", default="Hopper-v5", help="env of the collection and evaluation parts")
     p.add_argument("--collect-algo", dest="collect_algo", default="sac", help="agent whose policy collects")
     p.add_argument("--num-envs", dest="num_envs", default="1,2,4,8")

@@ -7,6 +7,9 @@ Parts (``--parts``, comma-separated):
   in the ``.venv-d3rlpy`` interpreter (:mod:`.d3rlpy_client`): ``update`` (one pre-sampled batch)
   and ``fit`` (d3rlpy's inner fit step: sample, then update);
 * ``pure``: minimal pure-JAX IQL and TD3+BC updates (:mod:`.pure`), fixed batch and sampled;
+* ``online``: gradient steps/s of the update an online run from scratch makes (the from-scratch
+  config, e.g. UNIVR's E3 estimator and π̄ reference samples; the online phase's sampler) for the
+  ``--online-algos``, with their ratio to SAC's;
 * ``collect``: env steps/s of the vector env with 1, 2, 4, 8 envs, decomposed
   (:mod:`.collection`), against the raw single-env step rate;
 * ``eval``: evaluation episodes/s (and env steps/s) of :class:`seamrl.envs.Evaluator`;
@@ -34,8 +37,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-PARTS = ("updates", "d3rlpy", "pure", "seeds", "collect", "eval", "demo")
-DEFAULT_PARTS = ("updates", "d3rlpy", "pure", "seeds", "collect", "eval")
+PARTS = ("updates", "d3rlpy", "pure", "seeds", "online", "collect", "eval", "demo")
+DEFAULT_PARTS = ("updates", "d3rlpy", "pure", "seeds", "online", "collect", "eval")
 
 
 @dataclass
@@ -51,6 +54,7 @@ class Options:
     d3rlpy_threads: int = 0  # 0: torch's default
     seed_algos: tuple[str, ...] = ("iql", "td3bc", "cql", "sac")  # the seeds part
     seed_counts: tuple[int, ...] = (1, 2, 4)
+    online_algos: tuple[str, ...] = ("univr", "td3", "sac")  # the online part
     task: str = "Hopper-v5"
     collect_algo: str = "sac"
     num_envs: tuple[int, ...] = (1, 2, 4, 8)
@@ -68,6 +72,7 @@ class Options:
             "updates-per-call": self.updates_per_call, "transitions": self.transitions, "d3rlpy-steps": self.d3rlpy_steps,
             "d3rlpy-warmup": self.d3rlpy_warmup, "d3rlpy-python": self.d3rlpy_python, "d3rlpy-threads": self.d3rlpy_threads,
             "seed-algos": join(self.seed_algos), "seed-counts": join(self.seed_counts),
+            "online-algos": join(self.online_algos),
             "task": self.task, "collect-algo": self.collect_algo, "num-envs": join(self.num_envs), "variants": join(self.variants),
             "env-steps": self.env_steps, "update-env-steps": self.update_env_steps, "eval-episodes": self.eval_episodes,
             "out": self.out,
@@ -241,7 +246,7 @@ def run_bench(options: Options, log: Callable[[str], None] = print) -> dict:
     if options.repeats < 1 or min(options.num_envs, default=0) < 1:
         raise ConfigError("--repeats and every --num-envs value must be at least 1.")
     names = list(options.algos or algos.ALGORITHMS)
-    for name in names:
+    for name in [*names, *options.online_algos]:
         algos.get(name)  # one-sentence error for an unknown name, before minutes of set-up
     out = Path(options.out or f"benchmarks/throughput-{jax.default_backend()}.json")
     started = time.time()
@@ -282,6 +287,12 @@ def run_bench(options: Options, log: Callable[[str], None] = print) -> dict:
         if "seeds" in options.parts:
             log("bench: compiling the multi-seed updates ...")
             timers.update(throughput.seed_timers(list(options.seed_algos), list(options.seed_counts), options.updates_per_call, tmp))
+        if "online" in options.parts:
+            log("bench: compiling the online updates ...")
+            online_timers, online_configs, result["online_errors"] = throughput.online_timers(
+                list(options.online_algos), options.updates_per_call, tmp)
+            timers.update({f"online/{n}": t for n, t in online_timers.items()})
+            result["online_networks"] = {n: nets_of(c) for n, c in online_configs.items()}
         if "collect" in options.parts or "eval" in options.parts:
             log(f"bench: building {options.task} envs ...")
             trainer = collection.online_trainer(options.task, options.collect_algo, tmp)
@@ -410,6 +421,22 @@ def markdown(result: dict) -> str:
             lines.append(f"| {n} | " + " | ".join(_fmt(r) for r in rates) + f" | {_ratio(rates[-1], rates[0])} |")
         lines += ["", "S agents stacked and `vmap`-ed through the trainer's scanned chunk (seamrl/train/seeds.py); "
                   "seed-steps = S × gradient steps. The 1-seed column goes through the same `vmap` path."]
+    online_keys = [k for k in m if k.startswith("online/")]
+    if online_keys or result.get("online_errors"):
+        sac = _rate(result, "online/sac")
+        lines += [
+            "",
+            f"## Online updates from scratch (gradient steps/s, {opts['updates_per_call']} updates per call)",
+            "",
+            "| algorithm | networks | steps/s | / SAC |",
+            "|---|---|---|---|",
+        ]
+        for key in online_keys:
+            n = key.split("/", 1)[1]
+            lines.append(f"| {n} | {_nets(result.get('online_networks', {}).get(n))} | {_fmt(_rate(result, key))} | {_ratio(_rate(result, key), sac)} |")
+        lines += ["", "The update of `seamrl train --setting online` with the algorithm's from-scratch config, its online phase "
+                  "begun, on a replay pre-filled with the synthetic transitions (seamrl/bench/throughput.py `online_timers`)."]
+        lines += [f"- not measured (online) {k}: {e}" for k, e in result.get("online_errors", {}).items()]
     if "collect/raw" in m or any(k.startswith("collect/") for k in m):
         raw = _rate(result, "collect/raw", "env_steps")
         lines += [

@@ -62,11 +62,11 @@ def _trainer(name: str, data: Path, run_dir: Path, steps: int):
     return Trainer(run, run_dir, quiet=True)
 
 
-def replay_timer(trainer, k: int) -> Timer:
-    """``k`` updates per call through ``Trainer._updates`` (the offline phase's path)."""
+def replay_timer(trainer, k: int, phase=None) -> Timer:
+    """``k`` updates per call through ``Trainer._updates`` in ``phase`` (default an offline phase's path)."""
     from seamrl.train.trainer import Phase
 
-    phase = Phase("offline", k, 0)
+    phase = phase or Phase("offline", k, 0)
 
     def timed() -> dict:
         start = time.perf_counter()
@@ -118,6 +118,38 @@ def seed_timers(names: list[str], counts: list[int], k: int, tmp: Path) -> dict[
             timer()  # compile + warm-up
             timers[f"seeds/{name}/{count}"] = timer
     return timers
+
+
+def online_timers(names: list[str], k: int, tmp: Path) -> tuple[dict[str, Timer], dict, dict[str, str]]:
+    """Warmed-up ``online/<algo>`` timers of the update an online run from scratch makes: the trainer of
+    ``seamrl train --setting online`` (the algorithm's from-scratch config, e.g. UNIVR's E3 estimator,
+    3×256 networks and π̄ reference samples), its online phase begun (``begin_phase``), its replay
+    pre-filled with the synthetic transitions, ``k`` updates per call through ``Trainer._updates`` (the
+    online phase's two-storage sampler). Returns timers, agent configs and errors (name → reason)."""
+    from seamrl.data import buffer
+    from seamrl.train import Trainer
+
+    arrays = synthetic_arrays()
+    arrays["masks"] = 1.0 - arrays["terminals"].astype(np.float32)
+    n = len(arrays["rewards"])
+    timers, configs, errors = {}, {}, {}
+    for name in names:
+        try:
+            if "online" not in algos.get(name).SETTINGS:
+                raise ValueError(f"{name} has no online setting (it has {', '.join(algos.get(name).SETTINGS)})")
+            run = RunConfig(algo=name, task=TASK, setting="online", online_steps=10**7, buffer_size=n)
+            trainer = Trainer(run, tmp / f"online-{name}", quiet=True)
+            if trainer.rollouts:
+                raise ValueError(f"{name} is an on-policy agent without a replay update (its update is in the updates part)")
+            trainer.begin_phase()
+            rows = {key: arrays[key] if key in arrays else np.zeros((n, *trainer._shapes[key]), np.float32) for key in trainer.online.arrays}
+            trainer.online = buffer.add(trainer.online, rows)
+            timer = replay_timer(trainer, k, trainer.phase)
+            timer()  # compile + warm-up
+            timers[name], configs[name] = timer, trainer.resolved_config
+        except Exception as err:  # reported, not fatal
+            errors[name] = f"{type(err).__name__}: {err}"
+    return timers, configs, errors
 
 
 def rollout_timer(trainer) -> Timer:
@@ -182,7 +214,7 @@ def update_timers(names: list[str], k: int, tmp: Path) -> tuple[dict[str, Timer]
             trainer = _trainer(name, data, tmp / name, 100 * k)  # staged agents (BPPO, Uni-O4) stay in their first stage
             timer = rollout_timer(trainer) if trainer.rollouts else replay_timer(trainer, k)
             timer()  # compile + warm-up
-            timers[name], configs[name] = timer, trainer.config
+            timers[name], configs[name] = timer, trainer.resolved_config
             flops[name] = update_flops(trainer)
         except Exception as err:  # an algorithm that cannot be benchmarked is reported, not fatal
             errors[name] = f"{type(err).__name__}: {err}"

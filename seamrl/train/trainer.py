@@ -417,9 +417,14 @@ class Trainer:
             (self._rollout_phase if self.rollouts else self._online_phase)(phase)
         self.end_phase(clock)
 
+    @property
+    def resolved_config(self):
+        """The agent config as resolved by ``init`` (e.g. IVR's α, UNIVR's online architecture)."""
+        return getattr(self.state, "config", self.config)
+
     def write_config(self) -> None:
-        """``config.json``: the run and the agent config as resolved by ``init`` (e.g. IVR's α)."""
-        write_config(self.run, getattr(self.state, "config", self.config), self.dir)
+        """``config.json``: the run and :attr:`resolved_config`."""
+        write_config(self.run, self.resolved_config, self.dir)
 
     def idle(self, seconds: float) -> None:
         """Leave ``seconds`` out of this run's wall time (time spent on other seeds of a ``--seeds`` run)."""

@@ -72,7 +72,10 @@ def test_markdown_of_every_part():
             **{f"collect/{v}/{n}": {"per_s": {"env_steps": 1000.0 * n}} for v in collection.VARIANTS for n in (1, 2, 4, 8)},
             "eval": {"per_s": {"episodes": 2.0, "env_steps": 500.0}},
             "seeds/iql/1": rate(400), "seeds/iql/4": rate(1000), "peak/matmul": {"per_s": {"flops": 400e9}},
+            "online/univr": rate(60), "online/sac": rate(150),
         },
+        "online_networks": {"univr": {"nets": {r: {"hidden": [256] * 3, "layer_norm": r == "value"} for r in ("actor", "critic", "value")}}},
+        "online_errors": {"bc": "ValueError: bc has no online setting"},
         "update_flops": {"iql": 0.5e9},
         "demo": {"wall_s": 300.0, "user_s": 400.0, "system_s": 5.0, "maxrss_mib": 900.0, "returncode": 0,
                  "phases": [{"kind": "offline", "grad_steps_per_s": 450.0}, {"kind": "online", "env_steps_per_s": 200.0}]},
@@ -83,6 +86,8 @@ def test_markdown_of_every_part():
     assert "| 8 | 8,000 | 8,000 | 8,000 | 8,000 | 8,000 | 0.80 |" in table
     assert "| 2.00 | 500 | 250 |" in table and "| 300 | 405 | 900 | 450 | 200 | 0 |" in table
     assert "ppo: ConfigError" in table and "cql: TypeError" in table
+    assert "| univr | actor 3×256, critic 3×256, value 3×256 LN | 60.0 | 0.40 |" in table and "| sac |  | 150 | 1.00 |" in table
+    assert "not measured (online) bc: ValueError" in table
     assert "| algorithm | 1 seed | 4 seeds | 4 seeds / 1 seed |" in table and "| iql | 400 | 1,000 | 2.50 |" in table
 
 
@@ -92,6 +97,18 @@ def test_bench_seeds_part_measures_seed_steps(tmp_path):
                  "--repeats", "1", "--out", str(out)]) == 0
     m = json.loads(out.read_text())["measurements"]
     assert set(m) == {"seeds/td3bc/1", "seeds/td3bc/3"} and m["seeds/td3bc/3"]["samples"][0]["steps"] == 15
+
+
+def test_bench_online_part_times_the_from_scratch_update_of_online_algorithms(tmp_path):
+    out = tmp_path / "online.json"
+    assert main(["bench", "--parts", "online", "--online-algos", "univr,bc", "--updates-per-call", "3",
+                 "--repeats", "1", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert set(result["measurements"]) == {"online/univr"} and result["measurements"]["online/univr"]["samples"][0]["steps"] == 3
+    # UNIVR's from-scratch config (§D.1: 3×256 online), not the offline 4×256 of Config()
+    assert result["online_networks"]["univr"]["nets"]["actor"]["hidden"] == [256, 256, 256]
+    assert "bc has no online setting" in result["online_errors"]["bc"]
+    assert "## Online updates from scratch" in out.with_suffix(".md").read_text()
 
 
 def test_demo_part_reports_the_child_process_wall_clock_memory_and_rates(tmp_path):
