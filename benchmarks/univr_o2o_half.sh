@@ -13,4 +13,4 @@ for algo in univr iql; do
     JOBS=1 bash benchmarks/finetune.sh $pre $dst $online 1000 $algo-$data --set replay_init=half > /dev/null ) &
 done
 wait
-seamrl table $dst/univr-$data $dst/iql-$data
+seamrl table --early 5000 $dst/univr-$data $dst/iql-$data

@@ -121,7 +121,7 @@ def cmd_plot(args) -> int:
 def cmd_table(args) -> int:
     from seamrl.report.tables import runs_table
 
-    print(runs_table(args.run_dirs))
+    print(runs_table(args.run_dirs, early=args.early))
     return 0
 
 
@@ -253,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("table", help="Markdown table of finished runs (per seed, then mean ± std)")
     p.add_argument("run_dirs", nargs="+")
+    p.add_argument("--early", type=int, help="add the lowest evaluation in the first EARLY steps after the switch (the early drop)")
     p.set_defaults(func=cmd_table)
 
     p = sub.add_parser("algos", help="list algorithms, their settings and policy classes")

@@ -128,10 +128,12 @@ def _short(value) -> str:
     return ",".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
-def runs_table(run_dirs: list[str]) -> str:
+def runs_table(run_dirs: list[str], early: int | None = None) -> str:
     """A Markdown table of runs: one row per run (seed), then mean ± std over the seeds of each group of
     runs with the same algorithm, task, setting and options; groups that differ only in options are
-    labelled with them (e.g. ``td3bc_sa (replay_init=half)``)."""
+    labelled with them (e.g. ``td3bc_sa (replay_init=half)``). With ``early``, a column with the lowest
+    evaluation in the first ``early`` steps after the first switch (:func:`early_lowest`): the early drop
+    that offline-to-online methods claim to avoid."""
     import json
     import sys
 
@@ -152,25 +154,46 @@ def runs_table(run_dirs: list[str]) -> str:
         # the first switch: the last score before it, the first after it, and the lowest of the next phase (the dip)
         switch = (phases[0]["final"], phases[1]["first"], phases[1].get("lowest")) if len(phases) > 1 else None
         shown = f"{_fmt(switch[0])} → {_fmt(switch[1])} (lowest {_fmt(switch[2])})" if switch else "–"
+        dip = early_lowest(Path(d), early, s["metric"]) if early and switch else None
         opts = run_options(Path(d))
         key = group_key(s["algo"], s["task"], s["setting"], opts)
         options[key] = opts
-        rows.append((key, f"| {s['task']} | {s['setting']} | {s['seed']} | {s['metric']} | {_fmt(s['initial'])} | {shown} | {_fmt(s['final'])} | {_fmt(s['best'])} | {s['grad_steps']} | {s['env_steps']} | {_fmt(s['wall_time'], 0)} |"))
-        groups.setdefault(key, []).append((s["final"], s["best"], switch))
+        early_cell = f" {_fmt(dip)} |" if early else ""
+        rows.append((key, f"| {s['task']} | {s['setting']} | {s['seed']} | {s['metric']} | {_fmt(s['initial'])} | {shown} |{early_cell} {_fmt(s['final'])} | {_fmt(s['best'])} | {s['grad_steps']} | {s['env_steps']} | {_fmt(s['wall_time'], 0)} |"))
+        groups.setdefault(key, []).append((s["final"], s["best"], switch, dip))
         if s["seed"] in seeds.setdefault(key, []):
             print(f"seamrl: seed {s['seed']} of {s['algo']} on {s['task']} appears twice with the same options "
                   f"({d}); both count in the mean.", file=sys.stderr)
         seeds[key].append(s["seed"])
-    out = ["| algo | task | setting | seed | metric | start | before → after switch | final | best | grad steps | env steps | wall s |", "|" + "---|" * 12]
+    early_head = f" lowest in the first {early} steps after |" if early else ""
+    out = [f"| algo | task | setting | seed | metric | start | before → after switch |{early_head} final | best | grad steps | env steps | wall s |",
+           "|" + "---|" * (13 if early else 12)]
     out += [f"| {_label(key, list(groups), options)} {row}" for key, row in rows]  # runs of one algorithm named by their options
     if any(len(v) > 1 for v in groups.values()):
-        out += ["", "| algo | task | setting | seeds | before → after switch (lowest after) | final (mean ± std) | best (mean ± std) |",
-                "|---|---|---|---|---|---|---|"]
+        out += ["", f"| algo | task | setting | seeds | before → after switch (lowest after) |{early_head} final (mean ± std) | best (mean ± std) |",
+                "|" + "---|" * (8 if early else 7)]
         for key, vals in groups.items():
             final, best = np.array([v[0] for v in vals]), np.array([v[1] for v in vals])
-            out.append(f"| {_label(key, list(groups), options)} | {key[1]} | {key[2]} | {len(vals)} | {_switch_mean([v[2] for v in vals])} | "
+            dips = [v[3] for v in vals]
+            early_cell = (f" {np.mean(dips):.1f} ± {np.std(dips):.1f} |" if None not in dips else " – |") if early else ""
+            out.append(f"| {_label(key, list(groups), options)} | {key[1]} | {key[2]} | {len(vals)} | {_switch_mean([v[2] for v in vals])} |{early_cell} "
                        f"{final.mean():.1f} ± {final.std():.1f} | {best.mean():.1f} ± {best.std():.1f} |")
     return "\n".join(out)
+
+
+def early_lowest(run_dir: Path, window: int, metric: str) -> float | None:
+    """The lowest evaluation (``metric``: normalized or return) in the first ``window`` steps of the phase
+    after the first switch, from ``metrics.csv``; steps are env steps for an online phase, gradient steps
+    for an offline one, counted from the switch. None when no evaluation falls in the window."""
+    import csv
+
+    with open(run_dir / "metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    column = "eval_normalized_mean" if metric == "normalized" else "eval_return_mean"
+    after = [r for r in rows if r["phase"] == "1"]
+    counter = "env_step" if after and after[0]["phase_kind"] == "online" else "grad_step"
+    start = max((float(r[counter]) for r in rows if r["phase"] == "0"), default=0.0)
+    return min((float(r[column]) for r in after if r.get(column) and float(r[counter]) - start <= window), default=None)
 
 
 def _switch_mean(switches: list) -> str:

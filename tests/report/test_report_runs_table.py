@@ -69,3 +69,37 @@ def test_options_of_an_algorithm_this_version_lacks_are_read_as_recorded(tmp_pat
 
     (tmp_path / "config.json").write_text(json.dumps({"run": {"algo": "retired", "seed": 3, "x": 1}, "agent": {"y": 2}}))
     assert run_options(Path(tmp_path)) == {"algo": "retired", "x": 1, "y": 2}
+
+
+def _metrics(path, rows: list[tuple]) -> None:
+    """metrics.csv with (phase, kind, grad_step, env_step, normalized score or '') rows."""
+    lines = ["phase,phase_kind,grad_step,env_step,eval_normalized_mean,actor_loss"]
+    lines += [f"{p},{k},{g},{e},{v},0.5" for p, k, g, e, v in rows]
+    (path / "metrics.csv").write_text("\n".join(lines) + "\n")
+
+
+def test_early_column_is_the_lowest_evaluation_in_the_window_after_the_switch(tmp_path):
+    runs = [_run(tmp_path / f"s{s}", s, 50.0) for s in range(2)]
+    # offline → online: the window counts env steps from the switch; the 1,000-step row without a score is skipped
+    _metrics(tmp_path / "s0", [(0, "offline", 5000, 0, 5.0), (0, "offline", 10000, 0, 30.0), (1, "online", 10500, 500, ""),
+                               (1, "online", 11000, 1000, 12.0), (1, "online", 12000, 2000, 8.0), (1, "online", 13000, 3000, 1.0)])
+    _metrics(tmp_path / "s1", [(0, "offline", 10000, 0, 30.0), (1, "online", 11000, 1000, 20.0), (1, "online", 12000, 2000, 14.0)])
+    table = runs_table(runs, early=2000)
+    per_seed = [[c.strip() for c in line.strip("|").split("|")] for line in table.split("\n\n")[0].splitlines()[2:]]
+    assert [r[7] for r in per_seed] == ["8.0", "14.0"]  # 1.0 at 3,000 steps is outside the window; 5.0 is before the switch
+    assert _aggregate(table)[0][5] == "11.0 ± 3.0"
+    assert "lowest in the first 2000 steps after" in table.splitlines()[0]
+    assert "lowest in the first" not in runs_table(runs)  # no column without --early
+
+
+def test_early_window_counts_gradient_steps_after_an_online_to_offline_switch(tmp_path):
+    from pathlib import Path
+
+    from seamrl.report.tables import early_lowest
+
+    path = tmp_path / "run"
+    path.mkdir()
+    _metrics(path, [(0, "online", 2000, 2000, 9.0), (1, "offline", 2500, 2000, 7.0), (1, "offline", 4000, 2000, 3.0)])
+    assert early_lowest(Path(path), 500, "normalized") == 7.0
+    assert early_lowest(Path(path), 2000, "normalized") == 3.0
+    assert early_lowest(Path(path), 100, "normalized") is None
