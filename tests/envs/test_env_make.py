@@ -118,3 +118,37 @@ def test_registered_task_with_unknown_env_id():
     register_task("maketest-typo-v0", "Hoper-v5")
     with pytest.raises(EnvError, match="maps to unknown env id 'Hoper-v5'; did you mean 'Hopper-v5'"):
         make("maketest-typo-v0")
+
+
+USER_ENV = '''
+import gymnasium as gym
+import numpy as np
+
+
+class Reach(gym.Env):
+    observation_space = gym.spaces.Box(-np.inf, np.inf, (2,), np.float64)
+    action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.array([self.np_random.uniform(-1, 1), 0.0]), {}
+
+    def step(self, action):
+        return np.array([0.0, 1.0]), 0.0, False, False, {}
+
+
+gym.register("SeamrlUserReach-v0", entry_point=Reach, max_episode_steps=7)
+'''
+
+
+def test_a_users_own_env_is_reached_by_module_colon_id(tmp_path, monkeypatch):
+    """README "your own environment": ``--task my_module:Id-v0`` imports the module (which registers the
+    env with Gymnasium) in every process that makes the env: training, resume, eval."""
+    (tmp_path / "seamrl_user_envs.py").write_text(USER_ENV)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    env = make("seamrl_user_envs:SeamrlUserReach-v0", seed=0)
+    obs, _ = env.reset()
+    assert obs.dtype == np.float32 and obs.shape == (2,)
+    assert spec_of(env).max_episode_steps == 7 and spec_of(env).action_dim == 1
+    with pytest.raises(EnvError, match="seamrl_user_envs:SeamrlUserMissing-v0"):
+        make("seamrl_user_envs:SeamrlUserMissing-v0")
