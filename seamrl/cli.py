@@ -126,9 +126,9 @@ def cmd_table(args) -> int:
 
 
 def cmd_algos(args) -> int:
-    from seamrl.report.tables import algos_table
+    from seamrl.report.tables import algo_options, algos_table
 
-    print(algos_table())
+    print(algo_options(args.name) if args.name else algos_table())
     return 0
 
 
@@ -256,7 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--early", type=int, help="add the lowest evaluation in the first EARLY steps after the switch (the early drop)")
     p.set_defaults(func=cmd_table)
 
-    p = sub.add_parser("algos", help="list algorithms, their settings and policy classes")
+    p = sub.add_parser("algos", help="list algorithms, their settings and policy classes; with NAME, its options")
+    p.add_argument("name", nargs="?", help="an algorithm: its --set options with defaults and sources, and its presets")
     p.set_defaults(func=cmd_algos)
 
     p = sub.add_parser("demo", help="offline pretraining then online fine-tuning on the embedded dataset")
@@ -347,6 +348,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("seamrl: interrupted; resume with `seamrl train --resume RUN_DIR`.", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `seamrl algos univr | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -32,6 +32,63 @@ def algos_table() -> str:
     return "\n".join(rows)
 
 
+def field_notes(cls) -> dict[str, str]:
+    """Field → its source comment (the one on its line, else the comment lines right above it), read from
+    every dataclass of ``cls``'s MRO, the nearest class first: the spec references of an algorithm Config."""
+    import dataclasses
+    import inspect
+    import io
+    import re
+    import tokenize
+
+    names = {f.name for f in dataclasses.fields(cls)}
+    notes: dict[str, str] = {}
+    for klass in cls.__mro__:
+        if not dataclasses.is_dataclass(klass):
+            continue
+        try:
+            source = inspect.getsource(klass)
+        except (OSError, TypeError):
+            continue
+        lines = source.splitlines()
+        comments = {tok.start[0]: re.sub(r"\s*noqa.*$", "", tok.string.lstrip("#").strip())
+                    for tok in tokenize.generate_tokens(io.StringIO(source).readline) if tok.type == tokenize.COMMENT}
+        for number, line in enumerate(lines, 1):
+            match = re.match(r"\s+(\w+)\s*:", line)
+            if not match or match.group(1) not in names or match.group(1) in notes:
+                continue
+            above, j = [], number - 1
+            while j >= 1 and lines[j - 1].strip().startswith("#"):
+                above.insert(0, comments.get(j, ""))
+                j -= 1
+            notes[match.group(1)] = comments.get(number) or " ".join(above)
+    return notes
+
+
+def algo_options(name: str) -> str:
+    """``seamrl algos NAME``: the algorithm's settings, every ``--set`` option of its Config with its default
+    and source note (spec section, paper table), and its per-domain presets."""
+    import dataclasses
+
+    from seamrl import algos
+
+    module = algos.get(name)
+    key = module.__name__.rsplit(".", 1)[1]
+    notes = field_notes(module.Config)
+    fields = dataclasses.fields(module.Config)
+    width = max(len(f.name) for f in fields) + 2
+    defaults = {f.name: repr(getattr(module.Config(), f.name)) for f in fields}
+    value_width = min(max(len(v) for v in defaults.values()), 24) + 2
+    out = [f"{key}: {algos.ALGORITHMS[key]}", f"settings: {', '.join(module.SETTINGS)}; policy: {module.POLICY}",
+           "", "options (--set KEY=VALUE; run options such as replay_init are in README.md):"]
+    out += [f"  {f.name:<{width}}{defaults[f.name]:<{value_width}}{notes.get(f.name, '')}".rstrip() for f in fields]
+    presets = getattr(module, "PRESETS", {})
+    if presets:
+        out += ["", "presets per task family (applied before --set):"]
+        out += [f"  {family}: " + ", ".join(f"{k}={v!r}" for k, v in values.items()) for family, values in presets.items()]
+    return "\n".join(out)
+
+
 def data_info(path: str, fmt: str | None = None) -> str:
     from seamrl import envs
     from seamrl.data import load_dataset

@@ -61,6 +61,33 @@ def test_algos_lists_every_algorithm():
         assert policy == get(name).POLICY and description == ALGORITHMS[name]
 
 
+def test_algos_name_lists_every_option_with_its_default_and_source_note(capsys):
+    import dataclasses
+
+    assert main(["algos", "univr"]) == 0
+    out = capsys.readouterr().out
+    options = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ") and ":" not in line.split()[0]}
+    assert set(options) >= {f.name for f in dataclasses.fields(get("univr").Config)}
+    assert re.search(r"sql_alpha\s+1\.0\s+Table 4 MuJoCo", options["sql_alpha"])
+    assert "None → E1, but E3" in options["estimator"]  # a comment block above the field
+    assert "antmaze: sql_alpha=0.1" in out  # presets
+    assert main(["algos", "calql"]) == 0
+    calql = capsys.readouterr().out
+    assert re.search(r"cql_target_gap\s+0\.8\s+g, only with cql_lagrange", calql)  # a note inherited from cql.Config
+    assert re.search(r"normalize_observations\s+False\s+Cal-QL configs", calql)  # the subclass's own note wins
+    for name in ALGORITHMS:
+        assert main(["algos", name]) == 0 and f"{name}: " in capsys.readouterr().out
+    assert main(["algos", "univrr"]) == 2 and "did you mean 'univr'" in capsys.readouterr().err
+
+
+def test_output_cut_short_by_a_pipe_is_not_an_error():
+    """`seamrl algos univr | head -1`: stdout is a pipe whose reader has gone (made certain here by closing it first)."""
+    script = ("import os, sys; from seamrl.cli import main; r, w = os.pipe(); os.close(r); os.dup2(w, 1); "
+              "code = main(['algos', 'univr']); print('exit', code, file=sys.stderr)")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stderr.strip() == "exit 0"
+
+
 def test_train_eval_plot_and_data_info(tmp_path, pendulum_npz, capsys):
     run_dir = tmp_path / "run"
     assert main(["train", "td3bc", "--task", "Pendulum-v1", "--dataset", str(pendulum_npz), "--offline-steps", "200",
