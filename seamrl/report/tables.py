@@ -34,7 +34,8 @@ def algos_table() -> str:
 
 def field_notes(cls) -> dict[str, str]:
     """Field → its source comment (the one on its line, else the comment lines right above it), read from
-    every dataclass of ``cls``'s MRO, the nearest class first: the spec references of an algorithm Config."""
+    every dataclass of ``cls``'s MRO, the nearest class with a comment first: the spec references of an
+    algorithm Config."""
     import dataclasses
     import inspect
     import io
@@ -54,14 +55,16 @@ def field_notes(cls) -> dict[str, str]:
         comments = {tok.start[0]: re.sub(r"\s*noqa.*$", "", tok.string.lstrip("#").strip())
                     for tok in tokenize.generate_tokens(io.StringIO(source).readline) if tok.type == tokenize.COMMENT}
         for number, line in enumerate(lines, 1):
-            match = re.match(r"\s+(\w+)\s*:", line)
+            match = re.match(r"\s+(\w+)\s*:[^=#]*=", line)  # a field with its default (not a docstring line)
             if not match or match.group(1) not in names or match.group(1) in notes:
                 continue
             above, j = [], number - 1
             while j >= 1 and lines[j - 1].strip().startswith("#"):
                 above.insert(0, comments.get(j, ""))
                 j -= 1
-            notes[match.group(1)] = comments.get(number) or " ".join(above)
+            note = comments.get(number) or " ".join(above)
+            if note:  # a field redefined without a comment keeps its parent class's note
+                notes[match.group(1)] = note
     return notes
 
 
@@ -244,6 +247,10 @@ def early_lowest(run_dir: Path, window: int, metric: str) -> float | None:
     for an offline one, counted from the switch. None when no evaluation falls in the window."""
     import csv
 
+    from seamrl.errors import ConfigError
+
+    if not (run_dir / "metrics.csv").exists():
+        raise ConfigError(f"'{run_dir}' has no metrics.csv; --early reads the evaluations after the switch from it.")
     with open(run_dir / "metrics.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     column = "eval_normalized_mean" if metric == "normalized" else "eval_return_mean"

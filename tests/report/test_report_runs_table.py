@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from seamrl.errors import ConfigError
 from seamrl.report.tables import runs_table
 
 
@@ -103,3 +106,6 @@ def test_early_window_counts_gradient_steps_after_an_online_to_offline_switch(tm
     assert early_lowest(Path(path), 500, "normalized") == 7.0
     assert early_lowest(Path(path), 2000, "normalized") == 3.0
     assert early_lowest(Path(path), 100, "normalized") is None
+    (path / "metrics.csv").unlink()
+    with pytest.raises(ConfigError, match="has no metrics.csv"):
+        early_lowest(Path(path), 100, "normalized")

@@ -75,6 +75,8 @@ def test_algos_name_lists_every_option_with_its_default_and_source_note(capsys):
     calql = capsys.readouterr().out
     assert re.search(r"cql_target_gap\s+0\.8\s+g, only with cql_lagrange", calql)  # a note inherited from cql.Config
     assert re.search(r"normalize_observations\s+False\s+Cal-QL configs", calql)  # the subclass's own note wins
+    assert main(["algos", "cql_sa"]) == 0  # redefined without a comment: cql.Config's note
+    assert re.search(r"critic_layer_norm\s+True\s+off in CORL, on in SSAR", capsys.readouterr().out)
     for name in ALGORITHMS:
         assert main(["algos", name]) == 0 and f"{name}: " in capsys.readouterr().out
     assert main(["algos", "univrr"]) == 2 and "did you mean 'univr'" in capsys.readouterr().err
