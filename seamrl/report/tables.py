@@ -80,7 +80,8 @@ def algo_options(name: str) -> str:
     notes = field_notes(module.Config)
     fields = dataclasses.fields(module.Config)
     width = max(len(f.name) for f in fields) + 2
-    defaults = {f.name: repr(getattr(module.Config(), f.name)) for f in fields}
+    config = module.Config()
+    defaults = {f.name: repr(getattr(config, f.name)) for f in fields}
     value_width = min(max(len(v) for v in defaults.values()), 24) + 2
     out = [f"{key}: {algos.ALGORITHMS[key]}", f"settings: {', '.join(module.SETTINGS)}; policy: {module.POLICY}",
            "", "options (--set KEY=VALUE; run options such as replay_init are in README.md):"]

@@ -142,8 +142,8 @@ gym.register("SeamrlUserReach-v0", entry_point=Reach, max_episode_steps=7)
 
 
 def test_a_users_own_env_is_reached_by_module_colon_id(tmp_path, monkeypatch):
-    """README "your own environment": ``--task my_module:Id-v0`` imports the module (which registers the
-    env with Gymnasium) in every process that makes the env: training, resume, eval."""
+    """README "your own environment": ``make("my_module:Id-v0")`` imports the module, which registers the env
+    with Gymnasium; training, resume and eval all make their envs through ``make``."""
     (tmp_path / "seamrl_user_envs.py").write_text(USER_ENV)
     monkeypatch.syspath_prepend(str(tmp_path))
     env = make("seamrl_user_envs:SeamrlUserReach-v0", seed=0)
