@@ -183,7 +183,7 @@ def cmd_bench(args) -> int:
         parts=parts, algos=items(args.algos), repeats=args.repeats, updates_per_call=args.updates_per_call,
         transitions=args.transitions, d3rlpy_steps=args.d3rlpy_steps, d3rlpy_warmup=args.d3rlpy_warmup,
         d3rlpy_python=args.d3rlpy_python, d3rlpy_threads=args.d3rlpy_threads, seed_algos=items(args.seed_algos),
-        seed_counts=seed_counts, online_algos=items(args.online_algos), task=args.task, collect_algo=args.collect_algo,
+        seed_counts=seed_counts, online_algos=items(args.online_algos), online_seeds=args.online_seeds, task=args.task, collect_algo=args.collect_algo,
         num_envs=num_envs, variants=items(args.variants), env_steps=args.env_steps, update_env_steps=args.update_env_steps,
         eval_episodes=args.eval_episodes, out=args.out,
     )
@@ -278,7 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--d3rlpy-threads", dest="d3rlpy_threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--seed-algos", dest="seed_algos", default="iql,td3bc,cql,sac", help="algorithms of the seeds part")
     p.add_argument("--seed-counts", dest="seed_counts", default="1,2,4", help="seeds stacked per measurement (seeds part)")
-    p.add_argument("--online-algos", dest="online_algos", default="univr,td3,sac", help="algorithms of the online part")
+    p.add_argument("--online-algos", dest="online_algos", default="univr,td3,sac", help="algorithms of the online and online-seeds parts")
+    p.add_argument("--online-seeds", dest="online_seeds", type=int, default=3, help="seeds of the online-seeds part")
     p.add_argument("--task", default="Hopper-v5", help="env of the collection and evaluation parts")
     p.add_argument("--collect-algo", dest="collect_algo", default="sac", help="agent whose policy collects")
     p.add_argument("--num-envs", dest="num_envs", default="1,2,4,8")

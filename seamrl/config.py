@@ -18,6 +18,7 @@ from seamrl.errors import ConfigError
 
 SETTINGS = ("offline", "online", "offline-to-online", "online-offline-online")
 REPLAY_INIT = ("all", "part", "half", "none")
+LOCKSTEP = ("auto", "on", "off")
 
 
 @dataclass
@@ -49,6 +50,10 @@ class RunConfig:
     env_mass_scale: float = 1.0  # body masses and inertias × factor
     env_change_phase: int = 1  # index of the first phase in the changed env
     log_steps: int = 100_000  # 0: the offline phase after an online one uses the task's / --dataset data
+    # --seeds: phases where the seeds advance together (vmapped, seamrl/train/seeds.py). auto: offline phases, and online
+    # phases on an accelerator (on CPU online lockstep measured 0.8-0.95x seed after seed: seamrl bench --parts online-seeds);
+    # on: offline and online phases; off: none, every seed exactly as its single-seed run
+    lockstep: str = "auto"
     tensorboard: bool = False  # also write TensorBoard event files to RUN_DIR/tensorboard (needs tensorboardX)
     out: str | None = None
     agent: dict[str, Any] = field(default_factory=dict)  # overrides of the algorithm's Config
@@ -136,6 +141,8 @@ def validate(run: RunConfig) -> None:
         raise ConfigError(f"Setting '{run.setting}' is unknown; expected one of {', '.join(SETTINGS)}.")
     if run.replay_init not in REPLAY_INIT:
         raise ConfigError(f"replay_init '{run.replay_init}' is unknown; expected one of {', '.join(REPLAY_INIT)}.")
+    if run.lockstep not in LOCKSTEP:
+        raise ConfigError(f"lockstep '{run.lockstep}' is unknown; expected one of {', '.join(LOCKSTEP)}.")
     for name in ("offline_steps", "online_steps", "eval_every", "eval_episodes", "updates_per_call", "update_every", "num_envs"):
         if getattr(run, name) < (0 if name.endswith("steps") else 1):
             raise ConfigError(f"Option '{name}' is {getattr(run, name)}; it must be a positive integer.")

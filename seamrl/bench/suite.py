@@ -10,6 +10,8 @@ Parts (``--parts``, comma-separated):
 * ``online``: gradient steps/s of the update an online run from scratch makes (the from-scratch
   config, e.g. UNIVR's E3 estimator and π̄ reference samples; the online phase's sampler) for the
   ``--online-algos``, with their ratio to SAC's;
+* ``online-seeds``: seed env steps/s of the online loop of a ``--seeds`` run (``--online-seeds``
+  seeds of the ``--online-algos``), seeds in lockstep against one after another;
 * ``collect``: env steps/s of the vector env with 1, 2, 4, 8 envs, decomposed
   (:mod:`.collection`), against the raw single-env step rate;
 * ``eval``: evaluation episodes/s (and env steps/s) of :class:`seamrl.envs.Evaluator`;
@@ -37,8 +39,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-PARTS = ("updates", "d3rlpy", "pure", "seeds", "online", "collect", "eval", "demo")
-DEFAULT_PARTS = ("updates", "d3rlpy", "pure", "seeds", "online", "collect", "eval")
+PARTS = ("updates", "d3rlpy", "pure", "seeds", "online", "online-seeds", "collect", "eval", "demo")
+DEFAULT_PARTS = ("updates", "d3rlpy", "pure", "seeds", "online", "online-seeds", "collect", "eval")
 
 
 @dataclass
@@ -54,7 +56,8 @@ class Options:
     d3rlpy_threads: int = 0  # 0: torch's default
     seed_algos: tuple[str, ...] = ("iql", "td3bc", "cql", "sac")  # the seeds part
     seed_counts: tuple[int, ...] = (1, 2, 4)
-    online_algos: tuple[str, ...] = ("univr", "td3", "sac")  # the online part
+    online_algos: tuple[str, ...] = ("univr", "td3", "sac")  # the online and online-seeds parts
+    online_seeds: int = 3  # seeds of the online-seeds part
     task: str = "Hopper-v5"
     collect_algo: str = "sac"
     num_envs: tuple[int, ...] = (1, 2, 4, 8)
@@ -72,7 +75,7 @@ class Options:
             "updates-per-call": self.updates_per_call, "transitions": self.transitions, "d3rlpy-steps": self.d3rlpy_steps,
             "d3rlpy-warmup": self.d3rlpy_warmup, "d3rlpy-python": self.d3rlpy_python, "d3rlpy-threads": self.d3rlpy_threads,
             "seed-algos": join(self.seed_algos), "seed-counts": join(self.seed_counts),
-            "online-algos": join(self.online_algos),
+            "online-algos": join(self.online_algos), "online-seeds": self.online_seeds,
             "task": self.task, "collect-algo": self.collect_algo, "num-envs": join(self.num_envs), "variants": join(self.variants),
             "env-steps": self.env_steps, "update-env-steps": self.update_env_steps, "eval-episodes": self.eval_episodes,
             "out": self.out,
@@ -293,6 +296,11 @@ def run_bench(options: Options, log: Callable[[str], None] = print) -> dict:
                 list(options.online_algos), options.updates_per_call, tmp)
             timers.update({f"online/{n}": t for n, t in online_timers.items()})
             result["online_networks"] = {n: nets_of(c) for n, c in online_configs.items()}
+        if "online-seeds" in options.parts:
+            log(f"bench: compiling the online loops of {options.online_seeds} seeds ...")
+            seed_loops, result["online_seeds_errors"] = throughput.online_seed_timers(
+                list(options.online_algos), options.online_seeds, options.update_env_steps, options.task, tmp)
+            timers.update(seed_loops)
         if "collect" in options.parts or "eval" in options.parts:
             log(f"bench: building {options.task} envs ...")
             trainer = collection.online_trainer(options.task, options.collect_algo, tmp)
@@ -437,6 +445,23 @@ def markdown(result: dict) -> str:
         lines += ["", "The update of `seamrl train --setting online` with the algorithm's from-scratch config, its online phase "
                   "begun, on a replay pre-filled with the synthetic transitions (seamrl/bench/throughput.py `online_timers`)."]
         lines += [f"- not measured (online) {k}: {e}" for k, e in result.get("online_errors", {}).items()]
+    loop_keys = [k for k in m if k.startswith("online-seeds/")]
+    if loop_keys or result.get("online_seeds_errors"):
+        lines += [
+            "",
+            f"## Online seeds in lockstep ({opts['online_seeds']} seeds, {opts['task']}, seed env steps/s of the online loop)",
+            "",
+            "| algorithm | one after another | lockstep | lockstep / one after another |",
+            "|---|---|---|---|",
+        ]
+        for n in dict.fromkeys(k.split("/")[1] for k in loop_keys):
+            apart, lockstep = (_rate(result, f"online-seeds/{n}/{mode}", "env_steps") for mode in ("apart", "lockstep"))
+            lines.append(f"| {n} | {_fmt(apart)} | {_fmt(lockstep)} | {_ratio(lockstep, apart)} |")
+        lines += ["", f"{opts['update_env_steps']} env steps per seed and measurement of the online loop (seamrl/train/online.py) "
+                  "from scratch, updating from the first step: seeds one after another (`--set lockstep=off`) or in "
+                  "lockstep (`--set lockstep=on`: one vmapped call acts and one updates for all seeds; the default, `auto`, "
+                  "uses lockstep online on an accelerator only)."]
+        lines += [f"- not measured (online-seeds) {k}: {e}" for k, e in result.get("online_seeds_errors", {}).items()]
     if "collect/raw" in m or any(k.startswith("collect/") for k in m):
         raw = _rate(result, "collect/raw", "env_steps")
         lines += [

@@ -152,6 +152,54 @@ def online_timers(names: list[str], k: int, tmp: Path) -> tuple[dict[str, Timer]
     return timers, configs, errors
 
 
+def online_seed_timers(names: list[str], seeds: int, env_steps: int, task: str, tmp: Path) -> tuple[dict[str, Timer], dict[str, str]]:
+    """Warmed-up ``online-seeds/<algo>/{apart,lockstep}`` timers: ``env_steps`` steps of the online loop
+    (seamrl/train/online.py: act, step the envs, store, ``utd`` updates per env step) of ``seeds``
+    seeds of a from-scratch run, one seed after another (``Alone``, as ``--set lockstep=off``) or
+    in lockstep (``Lockstep``, as ``--set lockstep=on``); work = seed env steps. Updates begin at
+    the first step; evaluation and checkpoints are left out. Returns timers and errors (name → reason)."""
+    from seamrl.train.seeds import _trainers
+
+    timers, errors = {}, {}
+    for name in names:
+        try:
+            for mode in ("apart", "lockstep"):
+                runs = [RunConfig(algo=name, task=task, setting="online", online_steps=10**7, seed=s, buffer_size=100_000,
+                                  eval_every=10**9, checkpoint_every=10**9, agent={"learning_starts": 0},
+                                  out=str(tmp / f"online-seeds-{name}-{mode}" / f"s{s}")) for s in range(seeds)]
+                group = _trainers(runs, quiet=True)
+                if group[0].rollouts:
+                    raise ValueError(f"{name} is an on-policy agent (its online phase collects rollouts)")
+                for t in group:
+                    t.begin_phase()
+                    t._events = lambda phase, before: False  # no evaluation, logging or checkpoint in the timed loop
+                timer = _online_seeds_timer(group, env_steps, mode)
+                timer()  # compile + warm-up
+                timers[f"online-seeds/{name}/{mode}"] = timer
+        except Exception as err:  # reported, not fatal
+            errors[name] = f"{type(err).__name__}: {err}"
+    return timers, errors
+
+
+def _online_seeds_timer(group, env_steps: int, mode: str) -> Timer:
+    from seamrl.train.online import Alone, online_phase
+    from seamrl.train.seeds import Lockstep
+    from seamrl.train.trainer import Phase
+
+    def timed() -> dict:
+        phase = Phase("online", group[0].counters.phase_step + env_steps, 0)
+        start = time.perf_counter()
+        if mode == "lockstep":
+            online_phase(group, phase, Lockstep(group, phase))
+        else:
+            for t in group:
+                online_phase([t], phase, Alone(t))
+        jax.block_until_ready([t.state for t in group])
+        return {"seconds": time.perf_counter() - start, "env_steps": env_steps * len(group)}
+
+    return timed
+
+
 def rollout_timer(trainer) -> Timer:
     """One ``update_rollout`` on a synthetic rollout; work = the gradient steps it makes."""
     from seamrl.data import rollout

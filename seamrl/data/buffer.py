@@ -56,13 +56,31 @@ def empty_storage(shapes: dict[str, tuple[int, ...]], capacity: int) -> Storage:
     return Storage(arrays, jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
 
 
+def _write(storage: Storage, rows: dict[str, jnp.ndarray]) -> Storage:
+    n = next(iter(rows.values())).shape[0]
+    capacity = next(iter(storage.arrays.values())).shape[0]
+    idx = (storage.ptr + jnp.arange(n)) % capacity
+    arrays = {k: v.at[idx].set(jnp.asarray(rows[k], v.dtype)) for k, v in storage.arrays.items()}
+    return Storage(arrays, jnp.minimum(storage.size + n, capacity), (storage.ptr + n) % capacity)
+
+
 @partial(jax.jit, donate_argnums=0)
 def add(storage: Storage, rows: dict[str, jnp.ndarray]) -> Storage:
     """Write ``n`` rows at the ring pointer (overwriting the oldest once full)."""
-    n = next(iter(rows.values())).shape[0]
-    idx = (storage.ptr + jnp.arange(n)) % storage.capacity
-    arrays = {k: v.at[idx].set(jnp.asarray(rows[k], v.dtype)) for k, v in storage.arrays.items()}
-    return Storage(arrays, jnp.minimum(storage.size + n, storage.capacity), (storage.ptr + n) % storage.capacity)
+    return _write(storage, rows)
+
+
+@partial(jax.jit, donate_argnums=0)
+def add_each(storages: Storage, rows: dict[str, jnp.ndarray]) -> Storage:
+    """:func:`add` to each storage of a stacked one (seeds in lockstep), ``rows`` stacked the same way."""
+    return jax.vmap(_write)(storages, rows)
+
+
+def set_rows(storage: Storage, rows: np.ndarray, columns: dict[str, np.ndarray], seed: int | None = None) -> Storage:
+    """``storage`` with ``columns[k]`` written at ``rows`` of array ``k`` (of seed ``seed``'s slice of a stacked storage)."""
+    index = rows if seed is None else (seed, rows)
+    arrays = {**storage.arrays, **{k: storage.arrays[k].at[index].set(jnp.asarray(v, jnp.float32)) for k, v in columns.items()}}
+    return storage.replace(arrays=arrays)
 
 
 def sample(key: jax.Array, offline: Storage, online: Storage, batch_size: int, offline_ratio: float | None) -> dict:

@@ -121,7 +121,7 @@ def data_import(path: str, fmt: str | None, out: str | None) -> str:
     return f"imported {len(ds)} transitions ({ds.summary().get('episodes')} episodes) to {target}"
 
 
-IGNORED_OPTIONS = {"seed", "out", "agent", "tensorboard", "save_policy_every", "checkpoint_every", "updates_per_call"}
+IGNORED_OPTIONS = {"seed", "out", "agent", "tensorboard", "save_policy_every", "checkpoint_every", "updates_per_call", "lockstep"}
 
 
 def run_options(run_dir: Path) -> dict:

@@ -31,6 +31,8 @@ import numpy as np
 
 from seamrl.config import RunConfig
 from seamrl.errors import ConfigError
+from seamrl.data import buffer
+from seamrl.train.online import online_phase
 from seamrl.train.trainer import Phase, Trainer, default_run_dir, load_run_config
 
 
@@ -96,7 +98,7 @@ def _trainers(runs: list[RunConfig], quiet: bool) -> list[Trainer]:
 
 
 def fit_together(trainers: list[Trainer], run_dir: Path) -> dict:
-    """Run every seed to its end, stacking offline phases; write and return the gathered summary."""
+    """Run every seed to its end, in lockstep where the phase allows; write and return the gathered summary."""
     for t in trainers:
         t.start()
     stacked = []
@@ -106,8 +108,12 @@ def fit_together(trainers: list[Trainer], run_dir: Path) -> dict:
             for t in group:
                 t.begin_phase()
             clocks = [t.clock() for t in group]
-            stacked.append(group[0].phase.index)
-            _offline_lockstep(group, group[0].phase)
+            phase = group[0].phase
+            stacked.append(phase.index)
+            if phase.kind == "offline":
+                _offline_lockstep(group, phase)
+            else:
+                online_phase(group, phase, Lockstep(group, phase))
             for t, clock in zip(group, clocks):
                 t.end_phase(clock)
         else:
@@ -129,11 +135,14 @@ def _stackable(group: list[Trainer]) -> bool:
     # States stack when their leaves match; static fields (optimisers, apply functions) are rebuilt per
     # seed from the same agent config, so they are equal in function though not as Python objects.
     shapes = {tuple((x.shape, x.dtype) for x in jax.tree.leaves(t.state)) for t in group}
+    mode = lead.run.lockstep
+    online = mode == "on" or (mode == "auto" and jax.default_backend() != "cpu")
+    kind = (phase.kind == "offline" and not lead._logged(phase) and mode != "off") or (
+        phase.kind == "online" and not lead.rollouts and online)
     return (
         len(group) > 1
-        and phase.kind == "offline"
+        and kind
         and same_place
-        and not lead._logged(phase)
         and len(shapes) == 1
         and all(t.config == lead.config for t in group)
     )
@@ -141,19 +150,106 @@ def _stackable(group: list[Trainer]) -> bool:
 
 def _offline_lockstep(group: list[Trainer], phase: Phase) -> None:
     """The offline phase of every seed in ``group``: ``vmap``-ed scanned chunks, then per-seed events."""
-    lead = group[0]
-    keys = jnp.stack([t.sample_key for t in group])
-    ratio = lead._ratio(phase)
-    treedefs = [jax.tree.structure(t.state) for t in group]
-    for n in list(lead.offline_chunks(phase)):
-        per_seed = [jax.tree.leaves(t.state) for t in group]
-        states, metrics = _run_chunk(lead, n, ratio, treedefs[0], per_seed, shared_leaves(per_seed), keys)
-        leaves = jax.tree.leaves(states)
-        for i, t in enumerate(group):
-            t.state = jax.tree.unflatten(treedefs[i], [x[i] for x in leaves])
-            t.counters.grad_steps += n
-            t.counters.pending.append(jax.tree.map(lambda x: x[i], metrics))
+    learner = Lockstep(group, phase)
+    for n in list(group[0].offline_chunks(phase)):
+        learner.update(n, phase)
+        learner.sync(replay=False)
+        for t in group:
             t.after_updates(phase, n)
+
+
+class Lockstep:
+    """The agent states (and online replays) of seeds in lockstep, stacked on the device: one ``vmap``-ed
+    call acts for every seed and one applies every seed's updates (a :class:`~seamrl.train.online.Learner`).
+
+    Integer and boolean leaves equal in every seed stay unbatched (:func:`shared_leaves`). The dataset
+    storage goes in once when every seed's is the same (the usual case), stacked otherwise."""
+
+    def __init__(self, group: list[Trainer], phase: Phase):
+        self.group, lead = group, group[0]
+        self.treedefs = [jax.tree.structure(t.state) for t in group]
+        per_seed = [jax.tree.leaves(t.state) for t in group]
+        self.shared = shared_leaves(per_seed)
+        self.leaves = jax.tree.leaves(stack_states(self.treedefs[0], per_seed, self.shared))
+        self.sample_keys = jnp.stack([t.sample_key for t in group])
+        self.act_keys = jnp.stack([t.act_key for t in group])
+        self.ratio = lead._ratio(phase)
+        same = all(_same_storage(t.offline, lead.offline) for t in group[1:])
+        self.offline, self.offline_axis = (lead.offline, None) if same else (_stack([t.offline for t in group]), 0)
+        self.online_axis = 0 if phase.kind == "online" else None
+        self.online = _stack([t.online for t in group]) if phase.kind == "online" else lead.online
+        self.capacity = lead.online.capacity
+        self.pending = []
+
+    @property
+    def state(self):
+        return jax.tree.unflatten(self.treedefs[0], self.leaves)
+
+    def update(self, k: int, phase: Phase) -> None:
+        lead = self.group[0]
+        chunk = _vmapped_chunk(lead, k, self.ratio, self.treedefs[0], self.shared, self.offline_axis, self.online_axis)
+        state, metrics = chunk(self.state, self.sample_keys, self.offline, self.online, lead.counters.grad_steps)
+        self.leaves, self.shared = _reshared(jax.tree.leaves(state))
+        for t in self.group:
+            t.counters.grad_steps += k
+        self.pending.append(metrics)
+
+    def explore(self, observations: list[np.ndarray], env_step: int) -> list[np.ndarray]:
+        act = _vmapped_explore(self.group[0], self.treedefs[0], self.shared)
+        return list(np.asarray(act(self.state, jnp.stack(observations), self.act_keys, env_step)))
+
+    def add(self, rows: list[dict]) -> None:
+        self.online = buffer.add_each(self.online, {k: np.stack([r[k] for r in rows]) for k in rows[0]})
+
+    def ptr(self) -> int:
+        return int(self.online.ptr[0])
+
+    def set_rows(self, seed: int, rows: np.ndarray, columns: dict[str, np.ndarray]) -> None:
+        self.online = buffer.set_rows(self.online, rows, columns, seed)
+
+    def sync(self, replay: bool) -> None:
+        """Each trainer's ``state`` and pending metrics (and ``online`` replay) from the stacked ones."""
+        for i, t in enumerate(self.group):
+            t.state = jax.tree.unflatten(self.treedefs[i], [x if same else x[i] for x, same in zip(self.leaves, self.shared)])
+        for metrics in jax.device_get(self.pending):
+            for i, t in enumerate(self.group):
+                t.counters.pending.append({k: v[i] for k, v in metrics.items()})
+        self.pending = []
+        if replay and self.online_axis == 0:
+            for i, t in enumerate(self.group):
+                t.online = jax.tree.map(lambda x: x[i], self.online)
+
+
+def _stack(trees: list):
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
+
+
+def _same_storage(a: buffer.Storage, b: buffer.Storage) -> bool:
+    return a is b or (a.arrays.keys() == b.arrays.keys() and int(a.size) == int(b.size)
+                      and all(bool(jnp.array_equal(a.arrays[k], b.arrays[k])) for k in a.arrays))
+
+
+@jax.jit
+def _sharing(leaves: list) -> tuple[list, list]:
+    """For stacked leaves: whether each holds one value in every seed, and its first entry."""
+    return [jnp.all(x == x[0]) for x in leaves], [x[0] for x in leaves]
+
+
+def _reshared(leaves: list) -> tuple[list, tuple[bool, ...]]:
+    """Stacked leaves out of a vmapped call → the leaves with :func:`shared_leaves`' rule applied again
+    (one device call and one transfer for all the small integer and boolean leaves)."""
+    small = [i for i, x in enumerate(leaves) if _small(x.dtype, x.size // x.shape[0])]
+    flags, firsts = _sharing([leaves[i] for i in small])
+    out, shared = list(leaves), [False] * len(leaves)
+    for i, same, first in zip(small, jax.device_get(flags), firsts):
+        if same:
+            out[i], shared[i] = first, True
+    return out, tuple(shared)
+
+
+def _small(dtype, size: int) -> bool:
+    """An integer or boolean leaf of at most 16 entries (a step counter, a stage flag): shared when equal in every seed."""
+    return (jnp.issubdtype(dtype, jnp.integer) or dtype == jnp.bool_) and size <= 16
 
 
 def shared_leaves(per_seed: list[list]) -> tuple[bool, ...]:
@@ -162,8 +258,7 @@ def shared_leaves(per_seed: list[list]) -> tuple[bool, ...]:
     instead of becoming a ``select`` that runs both sides for every seed, and a ``jnp.where`` on a flag
     does not batch the counters it selects between."""
     def same(xs) -> bool:
-        small = (jnp.issubdtype(xs[0].dtype, jnp.integer) or xs[0].dtype == jnp.bool_) and xs[0].size <= 16
-        return small and all(bool((x == xs[0]).all()) for x in xs[1:])
+        return _small(xs[0].dtype, xs[0].size) and all(bool((x == xs[0]).all()) for x in xs[1:])
 
     return tuple(same(xs) for xs in zip(*per_seed))
 
@@ -173,21 +268,32 @@ def stack_states(treedef, per_seed: list[list], shared: tuple[bool, ...]):
     return jax.tree.unflatten(treedef, [xs[0] if same else jnp.stack(xs) for xs, same in zip(zip(*per_seed), shared)])
 
 
-def _run_chunk(lead: Trainer, n: int, ratio, treedef, per_seed: list[list], shared: tuple[bool, ...], keys):
-    chunk = _vmapped_chunk(lead, n, ratio, treedef, shared)
-    return chunk(stack_states(treedef, per_seed, shared), keys, lead.offline, lead.online, lead.counters.grad_steps)
-
-
-def _vmapped_chunk(lead: Trainer, k: int, ratio: float | None, treedef, shared: tuple[bool, ...]):
+def _vmapped_chunk(lead: Trainer, k: int, ratio: float | None, treedef, shared: tuple[bool, ...], offline_axis=None,
+                   online_axis=None):
     cache = lead.__dict__.setdefault("_vmapped", {})
-    key = (k, ratio, treedef, shared)  # the treedef: its static fields must match the axes' (a hook may rebuild them)
+    key = (k, ratio, treedef, shared, offline_axis, online_axis)  # the treedef: its static fields must match the axes' (a hook may rebuild them)
     if key not in cache:
         chunk = functools.partial(lead.train_chunk, k=k, ratio=ratio)
-        axes = jax.tree.unflatten(treedef, [None if same else 0 for same in shared])
         # every output stacked: a shared leaf may come out per seed (a counter that diverged); it is
-        # shared again in the next chunk if its values still agree
-        cache[key] = jax.jit(jax.vmap(chunk, in_axes=(axes, 0, None, None, None), out_axes=0))
+        # shared again in the next call if its values still agree
+        in_axes = (_axes(treedef, shared), 0, offline_axis, online_axis, None)
+        cache[key] = jax.jit(jax.vmap(chunk, in_axes=in_axes, out_axes=0))
     return cache[key]
+
+
+def _vmapped_explore(lead: Trainer, treedef, shared: tuple[bool, ...]):
+    """``(states, observations, act keys, env step) → actions`` of every seed (the exploring policy)."""
+    cache = lead.__dict__.setdefault("_vmapped_explore", {})
+    if (treedef, shared) not in cache:
+        def explore(state, obs, key, t):
+            return lead.algo.act(state, obs, jax.random.fold_in(key, t), False)
+
+        cache[treedef, shared] = jax.jit(jax.vmap(explore, in_axes=(_axes(treedef, shared), 0, 0, None)))
+    return cache[treedef, shared]
+
+
+def _axes(treedef, shared: tuple[bool, ...]):
+    return jax.tree.unflatten(treedef, [None if same else 0 for same in shared])
 
 
 def gather(summaries: list[dict]) -> dict:

@@ -36,6 +36,7 @@ from seamrl.config import RunConfig, agent_config, apply_overrides, validate
 from seamrl.data import buffer, rollout
 from seamrl.errors import ConfigError
 from seamrl.train import checkpoint
+from seamrl.train.online import Alone, online_phase
 from seamrl.train.tasks import load_task_dataset
 from seamrl.train.transforms import RunningNormalisers, Transforms, dataset_rows, fit_transforms
 
@@ -477,7 +478,13 @@ class Trainer:
     def _every(self, before: int, after: int, interval: int) -> bool:
         return interval > 0 and after // interval > before // interval
 
-    def _events(self, phase: Phase, before: int) -> None:
+    def events_due(self, phase: Phase, before: int) -> bool:
+        """Whether :meth:`_events` for the steps since ``before`` reads the agent state (evaluation, a save)."""
+        after, run = self.counters.phase_step, self.run
+        return after >= phase.steps or any(self._every(before, after, k) for k in (run.eval_every, run.save_policy_every, run.checkpoint_every))
+
+    def _events(self, phase: Phase, before: int) -> bool:
+        """Evaluate, log and save a policy on their cadence since ``before``; ``True`` when a checkpoint is due."""
         after = self.counters.phase_step
         end = after >= phase.steps
         if self._every(before, after, self.run.eval_every) or end:
@@ -486,9 +493,8 @@ class Trainer:
             self._bar.set_postfix_str(f"{phase.kind} eval {'return' if score is None else 'score'} {row['eval_return_mean'] if score is None else score:.1f}")
         if self.run.save_policy_every and self._every(before, after, self.run.save_policy_every):
             self.save(f"policy_p{phase.index}_{after}", with_replay=False)
-        if self._every(before, after, self.run.checkpoint_every) and not end:
-            self._checkpoint_now = True
         self._bar.update(after - before)
+        return self._every(before, after, self.run.checkpoint_every) and not end
 
     def offline_chunks(self, phase: Phase):
         """Sizes of the scanned update calls left in an offline phase (evaluation and checkpoints fall between them)."""
@@ -503,9 +509,7 @@ class Trainer:
         """Advance the phase by ``n`` gradient steps, then evaluate / log / checkpoint on their cadence."""
         before = self.counters.phase_step
         self.counters.phase_step += n
-        self._checkpoint_now = False
-        self._events(phase, before)
-        if self._checkpoint_now:
+        if self._events(phase, before):
             self.save()
 
     def _offline_phase(self, phase: Phase) -> None:
@@ -514,69 +518,25 @@ class Trainer:
             self.after_updates(phase, n)
 
     def _online_phase(self, phase: Phase) -> None:
-        run, n_envs = self.run, self.run.num_envs
-        vec = envs.make_vector(run.task, n_envs, seed=self._reset_seed(), **self._env_kwargs(phase))
-        obs, _ = vec.reset(seed=self._reset_seed())
-        from_scratch = phase.index == 0
-        episode_return = np.zeros(n_envs)
-        episodes = [[] for _ in range(n_envs)] if hasattr(self.algo, "episode_columns") else None  # (row, reward)
-        while self.counters.phase_step < phase.steps:
-            before = self.counters.phase_step
-            if from_scratch and self.counters.phase_step < self.config.learning_starts:
-                rng = np.random.default_rng([run.seed, self.counters.env_steps])  # counter-based: resumable
-                action = rng.uniform(-1.0, 1.0, (n_envs, self.env_spec.action_dim)).astype(np.float32)
-            else:
-                action = np.asarray(self._explore(self.state, self.transforms.observation(obs), self.counters.env_steps))
-            next_obs, reward, terminated, truncated, info = vec.step(self.transforms.action_to_env(action))
-            real_next = envs.real_next_obs(next_obs, info)
-            ptr = int(self.online.ptr) if episodes is not None else 0
-            self.online = buffer.add(
-                self.online,
-                {
-                    "observations": self.transforms.observation(obs),
-                    "actions": action,
-                    "rewards": self.transforms.reward(reward),
-                    "next_observations": self.transforms.observation(real_next),
-                    "masks": 1.0 - terminated.astype(np.float32),
-                    **{k: np.full((n_envs, *self._shapes[k]), v, np.float32) for k, v in self.columns.items()},
-                },
-            )
-            episode_return += reward
-            for i in range(n_envs) if episodes is not None else ():
-                episodes[i].append(((ptr + i) % self.online.capacity, float(self.transforms.reward(reward[i]))))
-            for i in np.flatnonzero(terminated | truncated):
-                self._episode_columns(episodes, i)
-                self.counters.finished.append(float(episode_return[i]))
-                episode_return[i] = 0.0
-                self.counters.episodes += 1
-            obs = next_obs
-            self.counters.env_steps += n_envs
-            self.counters.phase_step += n_envs
-            learning = not from_scratch or before >= self.config.learning_starts
-            warm = phase.index > 0 and self.counters.phase_step <= run.warmup_steps
-            if learning and not warm and (self.counters.phase_step // n_envs) % run.update_every == 0:
-                self._updates(run.update_every * self.config.utd * n_envs, phase)
-            self._checkpoint_now = False
-            self._events(phase, before)
-            if self._checkpoint_now:
-                # Cut in-progress episodes (time-outs) so the resumed run restarts from the same place.
-                for i in range(n_envs):
-                    self._episode_columns(episodes, i)
-                self.save()
-                obs, _ = vec.reset(seed=self._reset_seed())
-                episode_return[:] = 0.0
-        vec.close()
+        online_phase([self], phase, Alone(self))
 
-    def _episode_columns(self, episodes: list | None, i: int) -> None:
-        """Columns an agent computes from a finished online episode (Cal-QL's MC returns), written in place."""
-        if episodes is None or not episodes[i]:
-            return
-        rows, rewards = (np.asarray(x) for x in zip(*episodes[i]))
-        arrays = dict(self.online.arrays)
-        for k, v in self.algo.episode_columns(self.config, rewards).items():
-            arrays[k] = arrays[k].at[rows].set(jnp.asarray(v, jnp.float32))
-        self.online = self.online.replace(arrays=arrays)
-        episodes[i] = []
+    def random_actions(self) -> np.ndarray:
+        """Uniform actions in [-1, 1] before ``learning_starts`` (online from scratch); counter-based, so resumable."""
+        rng = np.random.default_rng([self.run.seed, self.counters.env_steps])
+        return rng.uniform(-1.0, 1.0, (self.run.num_envs, self.env_spec.action_dim)).astype(np.float32)
+
+    def transition(self, obs: np.ndarray, action: np.ndarray, result: tuple) -> dict:
+        """Replay rows (in the agent's transformed spaces) of one vector-env step ``result`` from ``obs``."""
+        next_obs, reward, terminated, _, info = result
+        n = len(obs)
+        return {
+            "observations": self.transforms.observation(obs),
+            "actions": action,
+            "rewards": self.transforms.reward(reward),
+            "next_observations": self.transforms.observation(envs.real_next_obs(next_obs, info)),
+            "masks": 1.0 - terminated.astype(np.float32),
+            **{k: np.full((n, *self._shapes[k]), v, np.float32) for k, v in self.columns.items()},
+        }
 
     def _rollout_phase(self, phase: Phase) -> None:
         """Collect ``num_steps × num_envs`` transitions with the current policy, then one
@@ -625,9 +585,7 @@ class Trainer:
             self.counters.grad_steps += getattr(self.config, "grad_steps_per_rollout", 1)
             self.counters.pending.append(metrics)
             self.counters.phase_step = after
-            self._checkpoint_now = False
-            self._events(phase, before)
-            if self._checkpoint_now:
+            if self._events(phase, before):
                 self.save()
                 raw, _ = vec.reset(seed=self._reset_seed())
                 self.running.observe(self.transforms, raw)

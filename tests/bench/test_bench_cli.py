@@ -111,6 +111,18 @@ def test_bench_online_part_times_the_from_scratch_update_of_online_algorithms(tm
     assert "## Online updates from scratch" in out.with_suffix(".md").read_text()
 
 
+def test_bench_online_seeds_part_times_both_loops_of_every_seed(tmp_path):
+    out = tmp_path / "loops.json"
+    assert main(["bench", "--parts", "online-seeds", "--online-algos", "td3,ppo", "--online-seeds", "2", "--update-env-steps", "4",
+                 "--task", "Pendulum-v1", "--repeats", "1", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    m = result["measurements"]
+    assert set(m) == {"online-seeds/td3/apart", "online-seeds/td3/lockstep"}
+    assert all(m[k]["samples"][0]["env_steps"] == 8 for k in m)  # 4 env steps of each of the 2 seeds
+    assert "on-policy" in result["online_seeds_errors"]["ppo"]
+    assert "| td3 |" in out.with_suffix(".md").read_text()
+
+
 def test_demo_part_reports_the_child_process_wall_clock_memory_and_rates(tmp_path):
     fake_demo = (
         "import json, sys, pathlib; out = pathlib.Path(sys.argv[sys.argv.index('--out') + 1]); out.mkdir(parents=True);"

@@ -2,6 +2,7 @@
 
 import json
 import re
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -241,3 +242,67 @@ def test_no_compilation_after_warm_up_in_a_whole_run(tmp_path, pendulum_npz):
     trainer = None
     late = [e for e in events if e[0] > 1 or (e[0] == 1 and e[1] > 200)]
     assert events and not late, f"compilations after warm-up at (phase, step) {late}"
+
+
+ONLINE = dict(algo="sac", setting="online", online_steps=400, eval_every=200, checkpoint_every=200, lockstep="on",
+              agent={"learning_starts": 100})
+
+
+def _replay(run_dir):
+    from seamrl.train import checkpoint
+
+    return checkpoint.load(Path(run_dir) / "checkpoints" / "latest.ckpt")["online"]["arrays"]
+
+
+@pytest.mark.parametrize("kw", [ONLINE, dict(algo="calql", setting="offline-to-online", offline_steps=100, online_steps=400,
+                                             eval_every=200, checkpoint_every=200, lockstep="on")], ids=["sac-online", "calql-o2o"])
+def test_online_seeds_in_lockstep_match_single_seed_runs(tmp_path, pendulum_npz, kw):
+    """Online phases of --seeds runs advance in lockstep: each seed steps its own envs into its own replay
+    (Cal-QL: its own Monte-Carlo return column, written when an episode ends) and learns from it with its
+    own keys, so each ends where its single-seed run ends, up to float reassociation of the batched
+    products; with lockstep=off each seed is exactly its single-seed run."""
+    kw = {**kw, "dataset": str(pendulum_npz)}
+    summary, together = train_seeds(_run(tmp_path, "together", **kw), [0, 1], quiet=True)
+    assert summary["stacked_phases"] == ([0] if kw["setting"] == "online" else [0, 1])
+    _, apart = train_seeds(_run(tmp_path, "apart", **{**kw, "lockstep": "off"}), [0, 1], quiet=True)
+    assert json.loads((apart / "summary.json").read_text())["stacked_phases"] == []
+    for seed in (0, 1):
+        _, alone = train(_run(tmp_path, f"alone{seed}", seed=seed, **kw), quiet=True)
+        assert _max_diff(_params(apart / f"s{seed}"), _params(alone)) == 0.0
+        # scaled by the leaf's size: Cal-QL's critic Adam moments reach ~3 and drift by ~2e-3 in 500 steps
+        assert max(_max_diff([x], [y]) / (1 + float(np.max(np.abs(y)))) for x, y in
+                   zip(_params(together / f"s{seed}"), _params(alone)) if np.size(y)) < 1e-3
+        replay, alone_replay = _replay(together / f"s{seed}"), _replay(alone)
+        assert replay.keys() == alone_replay.keys() and replay["observations"].shape[0] == 400
+        assert max(float(np.max(np.abs(replay[k] - alone_replay[k]))) for k in replay) < 1e-2
+        rows = (together / f"s{seed}" / "metrics.csv").read_text().splitlines()
+        assert len(rows) == len((alone / "metrics.csv").read_text().splitlines())
+    assert _max_diff(_params(together / "s0"), _params(together / "s1")) > 0.05
+    if kw["algo"] == "calql":  # episodes end every 200 steps: every row has its return-to-go, no row is unbounded
+        assert np.all(np.isfinite(_replay(together / "s0")["mc_returns"]))
+
+
+def test_online_lockstep_resumes_after_a_kill_exactly(tmp_path, monkeypatch):
+    """Killed after both seeds saved their step-200 checkpoint (replays written back from the stacked
+    one), the resumed run ends exactly where the uninterrupted one ends."""
+    original, saves = Trainer.save, []
+
+    def save(self, name="latest", with_replay=True):
+        path = original(self, name, with_replay)
+        saves.append(self.run.seed)
+        if len(saves) == 2:
+            raise Killed
+        return path
+
+    monkeypatch.setattr(trainer_mod.Trainer, "save", save)
+    with pytest.raises(Killed):
+        train_seeds(_run(tmp_path, "killed", task="Pendulum-v1", **ONLINE), [0, 1], quiet=True)
+    monkeypatch.setattr(trainer_mod.Trainer, "save", original)
+    assert [json.loads((tmp_path / "killed" / s / "config.json").read_text())["run"]["lockstep"] for s in ("s0", "s1")] == ["on"] * 2
+    summary, killed = resume(tmp_path / "killed", quiet=True)
+    assert summary["stacked_phases"] == [0] and [r["env_steps"] for r in summary["runs"]] == [400, 400]
+    _, whole = train_seeds(_run(tmp_path, "whole", task="Pendulum-v1", **ONLINE), [0, 1], quiet=True)
+    for seed in ("s0", "s1"):
+        assert _max_diff(_params(killed / seed), _params(whole / seed)) == 0.0
+        replay, whole_replay = _replay(killed / seed), _replay(whole / seed)
+        assert all(np.array_equal(replay[k], whole_replay[k]) for k in replay)
