@@ -8,10 +8,14 @@ Offline phases advance in lockstep: one jitted call applies ``vmap`` of
 :meth:`Trainer.train_chunk` to the stacked agent states and sampling keys, so S seeds run as one
 scanned program of S-wide matrix products instead of S programs; evaluation, logging and
 checkpoints stay per seed, between chunks. A seed's numbers match its single-seed run up to
-floating-point reassociation of the batched products. Phases that cannot be stacked run seed
-after seed, exactly as without ``--seeds``: online and rollout phases (their environments are
-stepped on the host), offline phases learning from a seed's own logged data, and seeds whose
-counters differ (a run killed between two seeds' checkpoints).
+floating-point reassociation of the batched products. Online phases of replay agents advance in
+lockstep under ``lockstep=on`` (and ``auto`` on an accelerator): the loop of
+seamrl/train/online.py steps every seed's own envs, and :class:`Lockstep` acts for all seeds in
+one vmapped call, writes each seed's rows into its slice of a stacked replay and updates all
+seeds in one vmapped scanned call. Phases that cannot be stacked run seed after seed, exactly as
+without ``--seeds``: rollout phases, offline phases learning from a seed's own logged data, seeds
+whose counters differ (a run killed between two seeds' checkpoints), online phases on CPU under
+``auto``, and every phase under ``lockstep=off``.
 
 ``RUN_DIR/seeds.json`` lists the seeds; ``RUN_DIR/summary.json`` gathers the per-seed summaries
 with the mean and standard deviation of the final and best scores.

@@ -3,7 +3,8 @@
 Offline phases run ``K = updates_per_call`` gradient steps per host call under ``lax.scan``,
 sampling every batch on the device. Online phases collect with one (or a vector of) env(s),
 store transitions in the device replay and run ``update_every · utd · num_envs`` updates per
-collection round in one scanned call. Agents with ``update_rollout(state, rollout)`` (on-policy:
+collection round in one scanned call (the loop: seamrl/train/online.py, shared with seeds in
+lockstep). Agents with ``update_rollout(state, rollout)`` (on-policy:
 PPO, Uni-O4 online) are trained online by rollouts instead: ``num_steps × num_envs``
 transitions, then one ``update_rollout`` call (seamrl/data/rollout.py). At each phase start the
 agent's optional ``begin_phase(state, phase)`` hook runs; the trainer knows nothing else about
