@@ -51,7 +51,7 @@ class RunConfig:
     env_change_phase: int = 1  # index of the first phase in the changed env
     log_steps: int = 100_000  # 0: the offline phase after an online one uses the task's / --dataset data
     # --seeds: phases where the seeds advance together (vmapped, seamrl/train/seeds.py). auto: offline phases, and online
-    # phases on an accelerator (on CPU online lockstep measured 0.8-0.95x seed after seed: seamrl bench --parts online-seeds);
+    # phases on an accelerator (on CPU online lockstep measured 0.85-1.05x seed after seed: seamrl bench --parts online-seeds);
     # on: offline and online phases; off: none, every seed exactly as its single-seed run
     lockstep: str = "auto"
     tensorboard: bool = False  # also write TensorBoard event files to RUN_DIR/tensorboard (needs tensorboardX)
