@@ -479,23 +479,29 @@ class Trainer:
     def _every(self, before: int, after: int, interval: int) -> bool:
         return interval > 0 and after // interval > before // interval
 
-    def events_due(self, phase: Phase, before: int) -> bool:
-        """Whether :meth:`_events` for the steps since ``before`` reads the agent state (evaluation, a save)."""
+    def _due(self, phase: Phase, before: int) -> tuple[bool, bool, bool]:
+        """What falls in the steps since ``before``: (evaluation, a saved policy, a checkpoint)."""
         after, run = self.counters.phase_step, self.run
-        return after >= phase.steps or any(self._every(before, after, k) for k in (run.eval_every, run.save_policy_every, run.checkpoint_every))
+        end = after >= phase.steps
+        return (self._every(before, after, run.eval_every) or end, self._every(before, after, run.save_policy_every),
+                self._every(before, after, run.checkpoint_every) and not end)
+
+    def events_due(self, phase: Phase, before: int) -> bool:
+        """Whether :meth:`_events` for the steps since ``before`` reads the agent state."""
+        return any(self._due(phase, before))
 
     def _events(self, phase: Phase, before: int) -> bool:
         """Evaluate, log and save a policy on their cadence since ``before``; ``True`` when a checkpoint is due."""
         after = self.counters.phase_step
-        end = after >= phase.steps
-        if self._every(before, after, self.run.eval_every) or end:
+        evaluate, save_policy, checkpoint_due = self._due(phase, before)
+        if evaluate:
             row = self._log(phase, self.evaluate())
             score = row.get("eval_normalized_mean")
             self._bar.set_postfix_str(f"{phase.kind} eval {'return' if score is None else 'score'} {row['eval_return_mean'] if score is None else score:.1f}")
-        if self.run.save_policy_every and self._every(before, after, self.run.save_policy_every):
+        if save_policy:
             self.save(f"policy_p{phase.index}_{after}", with_replay=False)
         self._bar.update(after - before)
-        return self._every(before, after, self.run.checkpoint_every) and not end
+        return checkpoint_due
 
     def offline_chunks(self, phase: Phase):
         """Sizes of the scanned update calls left in an offline phase (evaluation and checkpoints fall between them)."""
