@@ -28,7 +28,7 @@ import jax.numpy as jnp
 
 from seamrl.algos import sac
 from seamrl.algos.common import AgentConfig, AgentSpec, Batch, apply_grad, make_state, polyak, split
-from seamrl.nets import TanhGaussianPolicy, critic_ensemble
+from seamrl.nets import TanhGaussianPolicy, critic_ensemble, tanh_normal_sample
 
 SETTINGS = ("offline", "offline-to-online")
 POLICY = "tanh-gaussian"
@@ -115,12 +115,18 @@ def repeat(x: jnp.ndarray, n: int) -> jnp.ndarray:
     return jnp.broadcast_to(x, (n, *x.shape))
 
 
+def sample_n(state: State, obs: jnp.ndarray, key: jax.Array, n: int) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """n samples of π(·|s) per state: (n, B, A) actions and (n, B) log-densities from one actor pass on (B, …)."""
+    mean, log_std = state.actor.apply_fn(state.actor.params, obs)
+    return tanh_normal_sample(key, repeat(mean, n), repeat(log_std, n))
+
+
 def cql_target(state: State, batch: Batch, key: jax.Array) -> jnp.ndarray:
     """y = r + γ m min_k Q̄_k(s', a'); with max_target_backup the max over n samples a'."""
     cfg = state.config
     n = cfg.cql_n_actions if cfg.max_target_backup else 1
+    next_action, _ = sample_n(state, batch["next_observations"], key, n)
     next_obs = repeat(batch["next_observations"], n)
-    next_action, _ = sac.sample_actions(state, state.actor.params, next_obs, key)
     next_q = state.critic.apply_fn(state.critic_target, next_obs, next_action).min(axis=0).max(axis=0)
     return batch["rewards"] + cfg.discount * batch["masks"] * next_q
 
@@ -141,8 +147,8 @@ def candidates(state: State, batch: Batch, key: jax.Array) -> Candidates:
     k_uniform, k_current, k_next = jax.random.split(key, 3)
     shape = (n, *batch["actions"].shape)
     uniform = jax.random.uniform(k_uniform, shape, minval=-1.0, maxval=1.0)
-    current, log_pi = sac.sample_actions(state, state.actor.params, repeat(batch["observations"], n), k_current)
-    nxt, log_pi_next = sac.sample_actions(state, state.actor.params, repeat(batch["next_observations"], n), k_next)
+    current, log_pi = sample_n(state, batch["observations"], k_current, n)
+    nxt, log_pi_next = sample_n(state, batch["next_observations"], k_next, n)
     return jax.lax.stop_gradient(Candidates(uniform, current, log_pi, nxt, log_pi_next))
 
 

@@ -187,6 +187,16 @@ def test_candidates_shapes_and_no_gradient_to_actor(h):
     assert cand.uniform.shape == cand.current.shape == cand.next.shape == (NA, N, ACT)
     assert cand.log_pi_current.shape == cand.log_pi_next.shape == (NA, N)
     assert float(jnp.abs(cand.uniform).max()) <= 1.0
+    # ã = tanh(m(s) + σ ξ), ξ ~ N(0, I) of shape (n, B, A); log π(ã|s) = log N(pre; m, σ) − Σ log(1 − tanh²(pre))
+    p, b = _np(state.actor.params), h.np_batch(batch)
+    _, k_current, k_next = jax.random.split(jax.random.PRNGKey(0), 3)
+    sigma = np.exp(p["log_std"])
+    for obs, key, actions, log_pi in ((b["observations"], k_current, cand.current, cand.log_pi_current),
+                                      (b["next_observations"], k_next, cand.next, cand.log_pi_next)):
+        pre = obs @ p["M"] + sigma * np.asarray(jax.random.normal(key, (NA, N, ACT)), np.float64)
+        log_normal = -0.5 * ((pre - obs @ p["M"]) / sigma) ** 2 - np.log(sigma) - 0.5 * np.log(2 * np.pi)
+        np.testing.assert_allclose(actions, np.tanh(pre), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(log_pi, (log_normal - np.log(1 - np.tanh(pre) ** 2)).sum(-1), rtol=1e-4, atol=1e-4)
 
     def loss_through_actor(actor_params):
         s = state.replace(actor=state.actor.replace(params=actor_params))
