@@ -14,6 +14,7 @@ from pathlib import Path
 
 from seamrl import envs
 from seamrl.data import Dataset, load_dataset
+from seamrl.data.formats import minari_data_dir, minari_root
 from seamrl.errors import ConfigError, EnvError
 
 
@@ -44,12 +45,19 @@ def resolve_dataset_path(spec: str) -> Path:
         return package_asset(spec.split(":", 1)[1])
     if Path(spec).expanduser().exists():
         return Path(spec).expanduser()
+    if minari_data_dir(spec) is not None:  # a Minari dataset id under the local Minari root
+        return Path(spec)
     registered = task_dataset_spec(spec)  # a dataset task's name (suite, D4RL, demo) stands for its dataset
     if registered and registered != spec:
         return resolve_dataset_path(registered)
     for path in candidate_paths(spec):
         if path.exists():
             return path
+    if "/" in spec or Path(spec).suffix.lower() in (".hdf5", ".h5", ".npz"):
+        raise ConfigError(
+            f"Dataset '{spec}' is neither a file or directory nor a Minari dataset id under the local Minari root "
+            f"{minari_root()}; expected a D4RL-layout HDF5 file, an .npz, or a Minari dataset (directory or id)."
+        )
     raise ConfigError(
         f"Dataset '{spec}' is not on this machine; place its file at {candidate_paths(spec)[0]} or pass --dataset PATH."
     )

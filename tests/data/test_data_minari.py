@@ -78,6 +78,22 @@ def test_minari_round_trip_with_env(hopper, minari_root):
     assert_same_arrays(ds, load_dataset("test/hopper-copy-v0"))
 
 
+def test_train_takes_a_minari_id_as_dataset(hopper, tmp_path, capsys):
+    """`seamrl train --dataset ID` with a local Minari id trains on it; a missing path gets one sentence."""
+    import json
+
+    from seamrl.cli import main
+
+    run_dir = tmp_path / "run"
+    assert main(["train", "bc", "--task", "Hopper-v5", "--dataset", "test/hopper-random-v0", "--setting", "offline",
+                 "--offline-steps", "20", "--eval-every", "20", "--set", "eval_episodes=1", "--out", str(run_dir), "--quiet"]) == 0
+    assert json.loads((run_dir / "summary.json").read_text())["phases"]
+    capsys.readouterr()
+    assert main(["train", "bc", "--task", "Hopper-v5", "--dataset", "test/no-such-v0", "--offline-steps", "20"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "'test/no-such-v0'" in err and "Minari" in err and len(err.splitlines()) == 1
+
+
 def test_dict_observations_infos_and_double_flags(minari_root):
     obs_space = gym.spaces.Dict(
         {"b": gym.spaces.Box(-10, 10, (2,)), "a": gym.spaces.Box(-10, 10, (3,))}
