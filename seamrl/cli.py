@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 from pathlib import Path
 
@@ -78,14 +79,24 @@ def cmd_train(args) -> int:
 
 
 def cmd_eval(args) -> int:
+    """Evaluate a run's latest checkpoint; a ``--seeds`` run: every seed, then the mean ± std over seeds."""
     from seamrl.train import load_trainer
+    from seamrl.train.seeds import is_seeds_dir, seed_dirs
 
-    trainer = load_trainer(args.run_dir)
-    trainer.run.eval_episodes = args.episodes
-    result = trainer.evaluate()
-    norm = result.get("normalized_mean")
-    line = f"{args.run_dir}: return {result['return_mean']:.1f} ± {result['return_std']:.1f} over {args.episodes} episodes"
-    print(line + (f", normalised score {norm:.1f} ± {result['normalized_std']:.1f}" if norm is not None else ""))
+    results = []
+    for run_dir in seed_dirs(args.run_dir) if is_seeds_dir(args.run_dir) else [args.run_dir]:
+        trainer = load_trainer(run_dir)
+        trainer.run.eval_episodes = args.episodes
+        result = trainer.evaluate()
+        norm = result.get("normalized_mean")
+        line = f"{run_dir}: return {result['return_mean']:.1f} ± {result['return_std']:.1f} over {args.episodes} episodes"
+        print(line + (f", normalised score {norm:.1f} ± {result['normalized_std']:.1f}" if norm is not None else ""))
+        results.append(result)
+    if len(results) > 1:
+        key = "normalized_mean" if results[0].get("normalized_mean") is not None else "return_mean"
+        values = [r[key] for r in results]
+        print(f"{len(results)} seeds: {'normalised score' if key == 'normalized_mean' else 'return'} "
+              f"{statistics.fmean(values):.1f} ± {statistics.pstdev(values):.1f} (std over seeds, as summary.json)")
     return 0
 
 

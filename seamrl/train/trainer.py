@@ -769,7 +769,11 @@ def restore_for_resume(trainer: Trainer, old: RunConfig) -> None:
 
 
 def load_run_config(run_dir: str | Path) -> RunConfig:
-    path = Path(run_dir) / "config.json"
+    path, seeds = Path(run_dir) / "config.json", Path(run_dir) / "seeds.json"
+    if not path.exists() and seeds.exists():
+        names = [f"s{s}" for s in json.loads(seeds.read_text())["seeds"]]
+        raise ConfigError(f"'{run_dir}' holds the runs of {len(names)} seeds ({', '.join(names)}); "
+                          f"name one of them, e.g. {Path(run_dir) / names[0]}.")
     if not path.exists():
         raise ConfigError(f"'{run_dir}' is not a run directory: {path} does not exist.")
     return RunConfig.from_json(json.loads(path.read_text())["run"])

@@ -90,6 +90,22 @@ def test_output_cut_short_by_a_pipe_is_not_an_error():
     assert result.returncode == 0 and result.stderr.strip() == "exit 0"
 
 
+def test_eval_of_a_seeds_run_evaluates_every_seed_and_export_names_one(tmp_path, pendulum_npz, capsys):
+    run_dir = tmp_path / "seeds"
+    assert main(["train", "bc", "--task", "Pendulum-v1", "--dataset", str(pendulum_npz), "--offline-steps", "20", "--seeds", "0,1",
+                 "--eval-every", "20", "--eval-episodes", "1", "--set", "hidden_dims=8", "--out", str(run_dir), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(run_dir), "--episodes", "2"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split(":")[0] for line in lines[:2]] == [str(run_dir / "s0"), str(run_dir / "s1")]
+    returns = [float(re.search(r"return (-?[\d.]+)", line).group(1)) for line in lines[:2]]
+    mean, std = map(float, re.search(r"2 seeds: return (-?[\d.]+) ± ([\d.]+)", lines[2]).groups())
+    assert mean == pytest.approx(np.mean(returns), abs=0.06) and std == pytest.approx(np.std(returns), abs=0.06)
+    assert main(["export", str(run_dir), "--out", str(tmp_path / "p.npz")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "2 seeds (s0, s1)" in err and str(run_dir / "s0") in err and len(err.splitlines()) == 1
+
+
 def test_train_eval_plot_and_data_info(tmp_path, pendulum_npz, capsys):
     run_dir = tmp_path / "run"
     assert main(["train", "td3bc", "--task", "Pendulum-v1", "--dataset", str(pendulum_npz), "--offline-steps", "200",
