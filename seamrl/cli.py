@@ -48,6 +48,7 @@ def cmd_train(args) -> int:
     from seamrl import algos
     from seamrl.config import RunConfig, apply_overrides
     from seamrl.train import resume, train
+    from seamrl.train.trainer import check_phase_steps
 
     if args.resume:
         keys = ("offline_steps", "online_steps", "eval_every", "eval_episodes")  # evaluation does not touch training's streams
@@ -61,6 +62,7 @@ def cmd_train(args) -> int:
         for flag in ("offline_steps", "online_steps", "num_envs", "eval_every", "eval_episodes"):
             if getattr(args, flag) is not None:
                 setattr(run, flag, getattr(args, flag))
+        check_phase_steps(run, vars(args), hint=" (use --setting offline-to-online to add one)")
         run = apply_overrides(run, module.Config, args.set or [])
         if args.seeds:
             from seamrl.train.seeds import parse_seeds, train_seeds

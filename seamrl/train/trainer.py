@@ -713,6 +713,15 @@ def resume(run_dir: str | Path, quiet: bool = False, steps: dict | None = None, 
     return trainer.fit(), run_dir
 
 
+def check_phase_steps(run: RunConfig, given: dict, hint: str = "") -> None:
+    """A ConfigError when ``given`` (the step flags a user passed) sets the length of a phase ``run`` does not have."""
+    kinds = {p.kind for p in schedule(run)}
+    for kind in ("offline", "online"):
+        if given.get(f"{kind}_steps") is not None and kind not in kinds:
+            raise ConfigError(f"--{kind}-steps does not apply: an '{run.setting}' run has no {kind} phase"
+                              f"{hint if kind == 'online' else ''}.")
+
+
 def supported(algo: str, setting: str):
     """The algorithm's module, or a ConfigError when it does not support ``setting``."""
     module = algos.get(algo)
@@ -728,6 +737,7 @@ def extended_run(old: RunConfig, steps: dict | None = None, setting: str | None 
     ``overrides`` (``--set``) are for the new phases (replay options, λ, or an old value to keep);
     one that changes a network's shape fails when the checkpoint is restored."""
     new = replace(old, **(steps or {}), **({"setting": setting} if setting else {}))
+    check_phase_steps(new, steps or {}, hint=" (add --setting offline-to-online to fine-tune it online)")
     if new.setting == old.setting:  # a plain resume: --set may only repeat the run's options (re-running a command)
         module = supported(old.algo, new.setting)
         if overrides and apply_overrides(replace(new, agent=dict(new.agent)), module.Config, overrides) != new:

@@ -104,6 +104,14 @@ def test_eval_of_a_seeds_run_evaluates_every_seed_and_export_names_one(tmp_path,
     assert main(["export", str(run_dir), "--out", str(tmp_path / "p.npz")]) == 2
     err = capsys.readouterr().err.strip()
     assert "2 seeds (s0, s1)" in err and str(run_dir / "s0") in err and len(err.splitlines()) == 1
+    # a step flag for a phase the run does not have is refused, not ignored: resuming it, and a new run
+    for argv in (["train", "--resume", str(run_dir), "--online-steps", "10"],
+                 ["train", "bc", "--task", "Pendulum-v1", "--dataset", str(pendulum_npz), "--online-steps", "10"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert "--online-steps does not apply: an 'offline' run has no online phase" in err and "offline-to-online" in err
+    assert main(["train", "sac", "--task", "Pendulum-v1", "--setting", "online", "--offline-steps", "10"]) == 2
+    assert "no offline phase" in capsys.readouterr().err
 
 
 def test_train_eval_plot_and_data_info(tmp_path, pendulum_npz, capsys):
