@@ -159,7 +159,7 @@ def agent_config(algo_module, run: RunConfig):
     (``task_presets(task, setting) -> dict``, e.g. UNIVR's Table 3 / Table 5 rows), then the run's
     ``--set`` overrides."""
     per_task = getattr(algo_module, "task_presets", None)
-    values = {**algo_module.PRESETS.get(task_family(run.task), {}), **(per_task(run.task, run.setting) if per_task else {}),
+    values = {**getattr(algo_module, "PRESETS", {}).get(task_family(run.task), {}), **(per_task(run.task, run.setting) if per_task else {}),
               **run.agent}
     try:
         return algo_module.Config(**values)

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
 import importlib
+import importlib.util
+import sys
+from pathlib import Path
 from types import ModuleType
 
 from seamrl.errors import ConfigError
@@ -26,11 +30,72 @@ ALGORITHMS: dict[str, str] = {
 }
 
 
+def key(name: str) -> str:
+    """The name a run records: a built-in's registry key (``TD3+BC`` → ``td3bc``), a user's file as an
+    absolute path, a user's module path as given."""
+    if name.endswith(".py"):
+        return str(Path(name).expanduser().resolve())
+    return name if "." in name else name.lower().replace("-", "").replace("+", "")
+
+
 def get(name: str) -> ModuleType:
-    """The module of algorithm ``name``; one-sentence error with a suggestion when unknown."""
-    key = name.lower().replace("-", "").replace("+", "")
-    if key not in ALGORITHMS:
-        close = difflib.get_close_matches(key, ALGORITHMS, n=1)
+    """The module of algorithm ``name``; one-sentence error with a suggestion when unknown.
+
+    An algorithm of the user's is a Python file (``path/to/my_agent.py``) or an importable module
+    (``my_pkg.my_agent``) that implements the agent protocol (``common.py``, docs/design.md); it is
+    used like a built-in one (train, resume, eval, export, tables).
+    """
+    if "." in name:
+        return user_module(name)
+    name_key = key(name)
+    if name_key not in ALGORITHMS:
+        close = difflib.get_close_matches(name_key, ALGORITHMS, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         raise ConfigError(f"Unknown algorithm '{name}'{hint} Known: {', '.join(sorted(ALGORITHMS))}.")
-    return importlib.import_module(f"seamrl.algos.{key}")
+    return importlib.import_module(f"seamrl.algos.{name_key}")
+
+
+def user_module(path: str) -> ModuleType:
+    """Import ``path`` and check that it has what the trainer calls: ``Config`` (an ``AgentConfig``),
+    ``SETTINGS``, ``init``, ``act`` and ``update`` or ``update_rollout``."""
+    from seamrl.algos.common import AgentConfig
+
+    module = _load_file(path) if path.endswith(".py") else None
+    try:
+        module = module or importlib.import_module(path)
+    except ImportError as err:
+        raise ConfigError(f"Algorithm module '{path}' cannot be imported ({err}); it must be installed or on PYTHONPATH.") from None
+    missing = [name for name in ("Config", "SETTINGS", "init", "act") if not hasattr(module, name)]
+    if not (hasattr(module, "update") or hasattr(module, "update_rollout")):
+        missing.append("update (or update_rollout)")
+    if missing:
+        raise ConfigError(f"Module '{path}' is not a seamrl algorithm: it has no {', '.join(missing)} (the agent protocol, docs/design.md).")
+    if not (isinstance(module.Config, type) and issubclass(module.Config, AgentConfig)):
+        raise ConfigError(f"Module '{path}': its Config must be a dataclass subclassing seamrl.algos.common.AgentConfig.")
+    return module
+
+
+def _load_file(path: str) -> ModuleType:
+    """The module of a user's algorithm file, loaded once per process (under a name derived from its path)."""
+    file = Path(key(path))
+    if not file.is_file():
+        raise ConfigError(f"Algorithm file '{path}' does not exist.")
+    name = "seamrl_user_" + hashlib.sha1(str(file).encode()).hexdigest()[:10] + "_" + file.stem
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, file)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # before running it: dataclasses and pickling look modules up by name
+        try:
+            spec.loader.exec_module(module)
+        except Exception as err:
+            del sys.modules[name]
+            raise ConfigError(f"Algorithm file '{path}' fails on import: {type(err).__name__}: {err}.") from None
+    return sys.modules[name]
+
+
+def description(module: ModuleType) -> str:
+    """The one-line description: the registry's for a built-in, the docstring's first line for a user's module."""
+    name = module.__name__
+    if name.startswith("seamrl.algos.") and name.rsplit(".", 1)[1] in ALGORITHMS:
+        return ALGORITHMS[name.rsplit(".", 1)[1]]
+    return (module.__doc__ or "").strip().split("\n")[0]

@@ -76,14 +76,14 @@ def algo_options(name: str) -> str:
     from seamrl import algos
 
     module = algos.get(name)
-    key = module.__name__.rsplit(".", 1)[1]
+    key = algos.key(name)
     notes = field_notes(module.Config)
     fields = dataclasses.fields(module.Config)
     width = max(len(f.name) for f in fields) + 2
     config = module.Config()
     defaults = {f.name: repr(getattr(config, f.name)) for f in fields}
     value_width = min(max(len(v) for v in defaults.values()), 24) + 2
-    out = [f"{key}: {algos.ALGORITHMS[key]}", f"settings: {', '.join(module.SETTINGS)}; policy: {module.POLICY}",
+    out = [f"{key}: {algos.description(module)}", f"settings: {', '.join(module.SETTINGS)}; policy: {getattr(module, 'POLICY', '-')}",
            "", "options (--set KEY=VALUE; run options such as replay_init are in README.md):"]
     out += [f"  {f.name:<{width}}{defaults[f.name]:<{value_width}}{notes.get(f.name, '')}".rstrip() for f in fields]
     presets = getattr(module, "PRESETS", {})
