@@ -33,7 +33,7 @@ ALGORITHMS: dict[str, str] = {
 def key(name: str) -> str:
     """The name a run records: a built-in's registry key (``TD3+BC`` → ``td3bc``), a user's file as an
     absolute path, a user's module path as given."""
-    if name.endswith(".py"):
+    if name.endswith(".py") or "/" in name:
         return str(Path(name).expanduser().resolve())
     return name if "." in name else name.lower().replace("-", "").replace("+", "")
 
@@ -45,7 +45,7 @@ def get(name: str) -> ModuleType:
     (``my_pkg.my_agent``) that implements the agent protocol (``common.py``, docs/design.md); it is
     used like a built-in one (train, resume, eval, export, tables).
     """
-    if "." in name:
+    if "." in name or "/" in name:
         return user_module(name)
     name_key = key(name)
     if name_key not in ALGORITHMS:
@@ -60,7 +60,7 @@ def user_module(path: str) -> ModuleType:
     ``SETTINGS``, ``init``, ``act`` and ``update`` or ``update_rollout``."""
     from seamrl.algos.common import AgentConfig
 
-    module = _load_file(path) if path.endswith(".py") else None
+    module = _load_file(path) if path.endswith(".py") or "/" in path else None
     try:
         module = module or importlib.import_module(path)
     except ImportError as err:
@@ -78,8 +78,8 @@ def user_module(path: str) -> ModuleType:
 def _load_file(path: str) -> ModuleType:
     """The module of a user's algorithm file, loaded once per process (under a name derived from its path)."""
     file = Path(key(path))
-    if not file.is_file():
-        raise ConfigError(f"Algorithm file '{path}' does not exist.")
+    if file.suffix != ".py" or not file.is_file():
+        raise ConfigError(f"Algorithm file '{path}' does not exist; expected a Python file (.py) or a module path (my_pkg.my_agent).")
     name = "seamrl_user_" + hashlib.sha1(str(file).encode()).hexdigest()[:10] + "_" + file.stem
     if name not in sys.modules:
         spec = importlib.util.spec_from_file_location(name, file)

@@ -43,7 +43,8 @@ def test_a_module_that_is_not_an_algorithm_gets_one_sentence(tmp_path):
     (tmp_path / "broken.py").write_text("import no_such_package\n")
     with pytest.raises(ConfigError, match="fails on import: ModuleNotFoundError"):
         algos.get(str(tmp_path / "broken.py"))
-    with pytest.raises(ConfigError, match="does not exist"):
-        algos.get(str(tmp_path / "missing.py"))
+    for missing in (tmp_path / "missing.py", tmp_path / "missing"):
+        with pytest.raises(ConfigError, match="does not exist; expected a Python file"):
+            algos.get(str(missing))
     with pytest.raises(ConfigError, match="cannot be imported"):
         algos.get("no_such_package.agent")
