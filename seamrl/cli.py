@@ -58,7 +58,7 @@ def cmd_train(args) -> int:
         if not args.algo or not args.task:
             raise SeamrlError("`seamrl train` needs ALGO and --task TASK (or --resume RUN_DIR).")
         module = algos.get(args.algo)
-        run = RunConfig(algo=algos.key(args.algo), task=args.task, setting=args.setting or "offline", seed=args.seed, out=args.out, dataset=args.dataset)
+        run = RunConfig(algo=args.algo, task=args.task, setting=args.setting or "offline", seed=args.seed, out=args.out, dataset=args.dataset)
         for flag in ("offline_steps", "online_steps", "num_envs", "eval_every", "eval_episodes"):
             if getattr(args, flag) is not None:
                 setattr(run, flag, getattr(args, flag))

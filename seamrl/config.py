@@ -58,6 +58,11 @@ class RunConfig:
     out: str | None = None
     agent: dict[str, Any] = field(default_factory=dict)  # overrides of the algorithm's Config
 
+    def __post_init__(self):
+        from seamrl.algos import key
+
+        self.algo = key(self.algo)  # "TD3+BC" → "td3bc"; a user's algorithm file → its absolute path
+
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
 

@@ -48,3 +48,11 @@ def test_a_module_that_is_not_an_algorithm_gets_one_sentence(tmp_path):
             algos.get(str(missing))
     with pytest.raises(ConfigError, match="cannot be imported"):
         algos.get("no_such_package.agent")
+
+
+def test_a_run_records_a_users_file_by_its_absolute_path(monkeypatch):
+    from seamrl.config import RunConfig
+
+    monkeypatch.chdir(EXAMPLE.parents[1])
+    assert RunConfig(algo="examples/gaussian_bc.py", task="Hopper-v5").algo == str(EXAMPLE)
+    assert RunConfig(algo="TD3+BC", task="Hopper-v5").algo == "td3bc" and RunConfig(algo="my_pkg.agent", task="t").algo == "my_pkg.agent"
