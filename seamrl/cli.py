@@ -359,8 +359,8 @@ def main(argv: list[str] | None = None) -> int:
     except SeamrlError as err:
         print(f"seamrl: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("seamrl: interrupted; resume with `seamrl train --resume RUN_DIR`.", file=sys.stderr)
+    except KeyboardInterrupt as err:
+        print(f"seamrl: interrupted; {err or 'resume from the last checkpoint with `seamrl train --resume RUN_DIR`.'}", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `seamrl algos univr | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -33,6 +33,8 @@ class Learner(Protocol):
     def ptr(self) -> int: ...  # the row the next ``add`` writes first (the same for every seed)
     def set_rows(self, seed: int, rows: np.ndarray, columns: dict[str, np.ndarray]) -> None: ...
     def sync(self, replay: bool) -> None: ...  # trainers' ``state`` (and ``online``) current, for events
+    @property
+    def state(self): ...  # the agent state (seeds in lockstep: stacked)
 
 
 class Alone:
@@ -47,6 +49,10 @@ class Alone:
 
     def add(self, rows):
         self.t.online = buffer.add(self.t.online, rows[0])
+
+    @property
+    def state(self):
+        return self.t.state
 
     def update(self, k, phase):
         self.t._updates(k, phase)

@@ -37,7 +37,7 @@ from seamrl.config import RunConfig
 from seamrl.errors import ConfigError
 from seamrl.data import buffer
 from seamrl.train.online import online_phase
-from seamrl.train.trainer import Phase, Trainer, default_run_dir, load_run_config
+from seamrl.train.trainer import Phase, Trainer, default_run_dir, load_run_config, offline_phase
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -154,12 +154,7 @@ def _stackable(group: list[Trainer]) -> bool:
 
 def _offline_lockstep(group: list[Trainer], phase: Phase) -> None:
     """The offline phase of every seed in ``group``: ``vmap``-ed scanned chunks, then per-seed events."""
-    learner = Lockstep(group, phase)
-    for n in list(group[0].offline_chunks(phase)):
-        learner.update(n, phase)
-        learner.sync(replay=False)
-        for t in group:
-            t.after_updates(phase, n)
+    offline_phase(group, phase, Lockstep(group, phase))
 
 
 class Lockstep:

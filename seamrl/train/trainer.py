@@ -15,7 +15,8 @@ noise with ``fold_in(key, env_step)``; environments are reset from seeds derived
 counters. A checkpoint (agent state, online replay, counters) is taken on a fixed cadence; at
 each checkpoint in-progress episodes are cut as time-outs and the envs reset from the
 counters, so a killed run resumed from its checkpoint continues exactly like one that was
-never interrupted.
+never interrupted. In offline phases Ctrl-C (or SIGTERM, a cluster's preemption notice) stops at
+the next chunk of scanned updates with a checkpoint there, from which the run also resumes exactly.
 """
 
 from __future__ import annotations
@@ -23,8 +24,11 @@ from __future__ import annotations
 import csv
 import json
 import math
+import signal
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -520,9 +524,7 @@ class Trainer:
             self.save()
 
     def _offline_phase(self, phase: Phase) -> None:
-        for n in self.offline_chunks(phase):
-            self._updates(n, phase)
-            self.after_updates(phase, n)
+        offline_phase([self], phase, Alone(self))
 
     def _online_phase(self, phase: Phase) -> None:
         online_phase([self], phase, Alone(self))
@@ -640,6 +642,58 @@ class Trainer:
         }
         (self.dir / "summary.json").write_text(json.dumps(summary, indent=2))
         return summary
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM in an offline phase: the run stopped between two chunks and saved a checkpoint there."""
+
+
+@contextmanager
+def graceful_stop():
+    """While active, a first SIGINT / SIGTERM only sets ``stop.requested`` (read between chunks of
+    updates); a second one interrupts at once. Outside the main thread nothing changes."""
+
+    class Stop:
+        requested = False
+
+    stop = Stop()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum, frame):
+        if stop.requested:
+            raise KeyboardInterrupt("stopped at once; `seamrl train --resume RUN_DIR` goes on from the last checkpoint.")
+        stop.requested = True
+        print("\nseamrl: stopping after the current chunk of updates to save a checkpoint (again to stop at once).",
+              file=sys.stderr)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def offline_phase(group: list[Trainer], phase: Phase, learner) -> None:
+    """``phase`` for every trainer of ``group`` (one, or seeds in lockstep): scanned chunks of updates
+    with each trainer's events between them; a stop request saves every trainer's checkpoint after
+    the chunk in flight and raises :class:`Interrupted`."""
+    with graceful_stop() as stop:
+        for n in list(group[0].offline_chunks(phase)):
+            learner.update(n, phase)
+            # wait for the chunk: a stop request is then read after it, not after every chunk queued by async dispatch
+            jax.block_until_ready(learner.state)
+            learner.sync(replay=False)
+            for t in group:
+                t.after_updates(phase, n)
+            if stop.requested:
+                for t in group:
+                    t.save()
+                where = ", ".join(str(t.dir) for t in group)
+                raise Interrupted(f"stopped at gradient step {group[0].counters.phase_step} of phase {phase.index} with a "
+                                  f"checkpoint; `seamrl train --resume RUN_DIR` goes on exactly from there ({where}).")
 
 
 def _mean_metrics(chunks: list[dict]) -> dict:

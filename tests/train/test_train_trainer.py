@@ -185,3 +185,64 @@ def test_resume_truncation_keeps_the_rows_it_keeps_byte_for_byte(tmp_path):
     path.write_bytes(b"a,b\r\n1,2\r\n3,4\r\n5,6\r\n")  # as csv.DictWriter writes it
     _truncate_csv(path, 2)
     assert path.read_bytes() == b"a,b\r\n1,2\r\n3,4\r\n"
+
+
+def _interrupt_at(monkeypatch, step: int):
+    """Send this process SIGINT (as Ctrl-C does) once a trainer's offline phase reaches ``step``."""
+    import os
+    import signal
+
+    original = Trainer.after_updates
+
+    def after_updates(self, phase, n):
+        original(self, phase, n)
+        if phase.kind == "offline" and self.counters.phase_step == step and self.run.seed == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(trainer_mod.Trainer, "after_updates", after_updates)
+    return original
+
+
+@pytest.mark.parametrize("setting, step", [("offline", 100), ("offline-to-online", 300)])
+def test_ctrl_c_in_an_offline_phase_saves_a_checkpoint_that_resumes_exactly(setting, step, tmp_path, monkeypatch, pendulum_npz):
+    """No checkpoint falls due before the end (checkpoint_every 1000); Ctrl-C stops after the chunk in
+    flight with one, mid-phase (100 of 300) or at the phase's last chunk (300) before the online phase."""
+    import signal
+
+    kw = dict(algo="td3bc", task="Pendulum-v1", setting=setting, dataset=str(pendulum_npz), offline_steps=300, online_steps=200,
+              eval_every=100, updates_per_call=100, checkpoint_every=1000)
+    _, dir_a = train(_run(tmp_path, "a", **kw), quiet=True)
+    original = _interrupt_at(monkeypatch, step)
+    with pytest.raises(trainer_mod.Interrupted, match=f"stopped at gradient step {step} of phase 0"):
+        train(_run(tmp_path, "b", **kw), quiet=True)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is put back
+    from seamrl.train import checkpoint
+
+    assert checkpoint.load(tmp_path / "b" / "checkpoints" / "latest.ckpt")["counters"]["phase_step"] == step
+    monkeypatch.setattr(trainer_mod.Trainer, "after_updates", original)
+    _, dir_b = resume(tmp_path / "b", quiet=True)
+    assert _rows(dir_a) == _rows(dir_b)
+
+    for x, y in zip(checkpoint.load(dir_a / "checkpoints" / "latest.ckpt")["agent"],
+                    checkpoint.load(dir_b / "checkpoints" / "latest.ckpt")["agent"]):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_ctrl_c_stops_seeds_in_lockstep_with_a_checkpoint_each(tmp_path, monkeypatch, pendulum_npz):
+    from seamrl.train.seeds import train_seeds
+
+    kw = dict(algo="iql", task="Pendulum-v1", setting="offline", dataset=str(pendulum_npz), offline_steps=300, eval_every=100,
+              updates_per_call=100, checkpoint_every=1000)
+    _, dir_a = train_seeds(_run(tmp_path, "a", **kw), [3, 4], quiet=True)
+    original = _interrupt_at(monkeypatch, 200)
+    with pytest.raises(trainer_mod.Interrupted, match="stopped at gradient step 200"):
+        train_seeds(_run(tmp_path, "b", **kw), [3, 4], quiet=True)
+    from seamrl.train import checkpoint
+
+    for seed in (3, 4):
+        assert checkpoint.load(tmp_path / "b" / f"s{seed}" / "checkpoints" / "latest.ckpt")["counters"]["phase_step"] == 200
+    monkeypatch.setattr(trainer_mod.Trainer, "after_updates", original)
+    summary, dir_b = resume(tmp_path / "b", quiet=True)
+    assert summary["stacked_phases"] == [0]
+    for seed in (3, 4):
+        assert _rows(dir_a / f"s{seed}") == _rows(dir_b / f"s{seed}")
