@@ -78,6 +78,9 @@ def seed_dirs(run_dir: str | Path) -> list[Path]:
 
 def expand_run_dirs(run_dirs: list[str | Path]) -> list[Path]:
     """Run directories with every ``--seeds`` run replaced by its per-seed directories (tables, plots)."""
+    missing = [str(d) for d in run_dirs if not Path(d).is_dir()]
+    if missing:
+        raise ConfigError(f"No run directory at {', '.join(repr(m) for m in missing)}.")
     return [x for d in run_dirs for x in (seed_dirs(d) if is_seeds_dir(d) else [Path(d)])]
 
 

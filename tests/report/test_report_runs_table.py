@@ -109,3 +109,12 @@ def test_early_window_counts_gradient_steps_after_an_online_to_offline_switch(tm
     (path / "metrics.csv").unlink()
     with pytest.raises(ConfigError, match="has no metrics.csv"):
         early_lowest(Path(path), 100, "normalized")
+
+
+def test_a_missing_run_directory_is_named(tmp_path):
+    from seamrl.report.plot import plot_runs
+
+    with pytest.raises(ConfigError, match="No run directory at '.*nowhere'"):
+        runs_table([str(tmp_path / "nowhere")])
+    with pytest.raises(ConfigError, match="No run directory at '.*nowhere'"):
+        plot_runs([str(tmp_path / "nowhere")], str(tmp_path / "x.png"))
