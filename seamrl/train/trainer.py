@@ -673,7 +673,7 @@ def graceful_stop():
         yield stop
     finally:
         for sig, old in previous.items():
-            signal.signal(sig, old)
+            signal.signal(sig, signal.SIG_DFL if old is None else old)  # None: a handler not installed from Python
 
 
 def offline_phase(group: list[Trainer], phase: Phase, learner) -> None:
