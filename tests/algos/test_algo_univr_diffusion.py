@@ -35,7 +35,8 @@ def test_config_diffusion_defaults_and_checks():
     with pytest.raises(ConfigError, match="E3"):
         univr.Config(policy="diffusion", estimator="E3")
     spec = AgentSpec(OBS, ACT, offline_steps=10)
-    assert univr.resolve(c, spec).inpg_params == "all"
+    assert univr.resolve(c, spec).inpg_params == "last2"  # §9.3: the last two layers for diffusion nets
+    assert univr.resolve(dataclasses.replace(c, inpg_params="all"), spec).inpg_params == "all"
     assert univr.resolve(dataclasses.replace(c, estimator="E2"), spec).inpg_params == "last2"
     params = jax.eval_shape(ScoreNet(ACT, widths=(16, 8)).init, jax.random.PRNGKey(0), *Diffusion.init_args(jnp.zeros((1, OBS)), jnp.zeros((1, ACT))))
     small = dataclasses.replace(c, score_widths=(16, 8))
