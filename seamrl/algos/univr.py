@@ -112,7 +112,10 @@ class Config(AgentConfig):
     inpg_params: str | None = None
     e2_regress: bool = True  # §3.4.2: regress w_φ onto sg(t_i) (MSE); False: u_i = t_i directly
     ridge: float = 1e-4  # ρ of L_w (§3.4.1 step 5)
-    weight_activation: str = "relu"  # §3.4.1: u = max(w, 0) [P]; "softplus" if many outputs die
+    # §3.4.1: "relu" u = max(w, 0) [P] | "softplus", the spec's switch "if many outputs die"; None → relu for the
+    # Gaussian, softplus for the diffusion policy, whose relu net died on pointmaze-umaze-v0 (every output of one
+    # seed for good, so ŵ ≡ 0.1: diffusion BC), measured in benchmarks/README.md "UNIVR with the diffusion policy"
+    weight_activation: str | None = None
     uniform_weight_guard: bool = False  # §3.4.1 optional guard: uniform ŵ when (max u − min u) < 1e-3 mean u
     reference_samples: int = 1  # §3.2 K: π̄ samples per state in the online V loss (BC uses the first)
     reward_transform: str = "range"  # §3.7 offline step 1: MuJoCo ×1000/(R_max − R_min)
@@ -146,7 +149,7 @@ class Config(AgentConfig):
             bad(f"e3_target '{self.e3_target}' is unknown; expected one of {', '.join(E3_TARGETS)}.")
         if self.inpg_params is not None and self.inpg_params not in PARAM_SUBSETS:
             bad(f"inpg_params '{self.inpg_params}' is unknown; expected one of {', '.join(PARAM_SUBSETS)}.")
-        if self.weight_activation not in WEIGHT_ACTIVATIONS:
+        if self.weight_activation is not None and self.weight_activation not in WEIGHT_ACTIVATIONS:
             bad(f"weight_activation '{self.weight_activation}' is unknown; expected 'relu' or 'softplus'.")
         for name in ("alpha", "sql_alpha", "eql_alpha"):
             value = getattr(self, name)
@@ -217,7 +220,7 @@ class State:
 
 
 def resolve(config: Config, spec: AgentSpec) -> Config:
-    """The config in use: α, λ, Θ_S and (online from scratch) the online architecture / lr, recorded."""
+    """The config in use: α, λ, Θ_S, the weight activation and (online from scratch) the online architecture / lr, recorded."""
     from_scratch = spec.offline_steps == 0 and spec.online_steps > 0
     lam = config.ref_lambda
     if lam is None:
@@ -234,8 +237,9 @@ def resolve(config: Config, spec: AgentSpec) -> Config:
     clip_bc = from_scratch if config.clip_reference_bc is None else config.clip_reference_bc
     log_std_min = (SCRATCH_LOG_STD_MIN if from_scratch else LOG_STD_MIN) if config.log_std_min is None else config.log_std_min
     subset = config.inpg_params or ("last2" if estimator == "E2" or config.policy == "diffusion" else "all")
+    activation = config.weight_activation or ("softplus" if config.policy == "diffusion" else "relu")
     return dataclasses.replace(config, **changes, estimator=estimator, inpg_params=subset, clip_reference_bc=clip_bc,
-                               log_std_min=log_std_min)
+                               log_std_min=log_std_min, weight_activation=activation)
 
 
 def init(key: jax.Array, spec: AgentSpec, config: Config) -> State:

@@ -38,6 +38,10 @@ def test_config_diffusion_defaults_and_checks():
     assert univr.resolve(c, spec).inpg_params == "last2"  # §9.3: the last two layers for diffusion nets
     assert univr.resolve(dataclasses.replace(c, inpg_params="all"), spec).inpg_params == "all"
     assert univr.resolve(dataclasses.replace(c, estimator="E2"), spec).inpg_params == "last2"
+    # §3.4.1 "softplus if many outputs die": the diffusion policy's relu net died (benchmarks/README.md)
+    assert univr.resolve(c, spec).weight_activation == "softplus"
+    assert univr.resolve(dataclasses.replace(c, weight_activation="relu"), spec).weight_activation == "relu"
+    assert univr.resolve(univr.Config(), spec).weight_activation == "relu"  # the Gaussian keeps the paper's relu
     params = jax.eval_shape(ScoreNet(ACT, widths=(16, 8)).init, jax.random.PRNGKey(0), *Diffusion.init_args(jnp.zeros((1, OBS)), jnp.zeros((1, ACT))))
     small = dataclasses.replace(c, score_widths=(16, 8))
     chosen = lambda subset: sorted("/".join(k) for k, m in _flat(inpg.subset_mask(params, dataclasses.replace(small, inpg_params=subset))).items() if m)  # noqa: E731
