@@ -178,13 +178,15 @@ def test_e1_weights_fall_to_zero_on_a_flat_critic_with_pi_own_samples_as_targets
         assert float(m["u_dead_frac"][-1]) == 0.0 and float(m["weight_std"][-1]) > 0.1
 
 
-def test_weight_net_starts_near_one(base):
+@pytest.mark.parametrize("activation", ["relu", "softplus"])
+def test_weight_net_starts_near_one(base, activation):
+    """u ≈ 1 at init for either activation: bias 1 for relu, log(e − 1) for softplus (softplus(log(e − 1)) = 1)."""
+    state = base if activation == "relu" else _state(weight_activation="softplus")
+    assert state.config.weight_activation == activation
     obs = jax.random.normal(jax.random.PRNGKey(1), (B, OBS))
     act = jax.random.uniform(jax.random.PRNGKey(2), (B, ACT), minval=-1, maxval=1)
-    pre = base.weight.apply_fn(base.weight.params, obs, act)
-    np.testing.assert_allclose(inpg.weight_activation("relu", pre), 1.0, atol=0.1)
-    # softplus variant: the bias log(e − 1) gives softplus(bias) = 1
-    np.testing.assert_allclose(jax.nn.softplus(pre - 1.0 + np.log(np.e - 1.0)), 1.0, atol=0.1)
+    pre = state.weight.apply_fn(state.weight.params, obs, act)
+    np.testing.assert_allclose(inpg.weight_activation(activation, pre), 1.0, atol=0.1)
 
 
 def test_normalise_weights_minmax_and_clip():
