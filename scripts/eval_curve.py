@@ -9,21 +9,21 @@ then for each extra column its min–max over seeds at that step.
 
 from __future__ import annotations
 
-import csv
 import statistics
 import sys
 from pathlib import Path
 
-
-def seed_rows(run_dir: Path) -> list[list[dict]]:
-    paths = sorted(run_dir.glob("s*/metrics.csv")) or [run_dir / "metrics.csv"]
-    if not paths[0].exists():
-        sys.exit(f"'{run_dir}' has no metrics.csv and no s*/metrics.csv; expected a run directory of `seamrl train`.")
-    return [[r for r in csv.DictReader(open(p, newline="")) if r["eval_normalized_mean"]] for p in paths]
+from seamrl.errors import ConfigError
+from seamrl.report.plot import eval_rows
+from seamrl.train.seeds import is_seeds_dir, seed_dirs
 
 
 def main(run_dir: str, columns: list[str]) -> None:
-    seeds = seed_rows(Path(run_dir))
+    dirs = seed_dirs(run_dir) if is_seeds_dir(run_dir) else [Path(run_dir)]
+    try:
+        seeds = [eval_rows(d) for d in dirs]
+    except ConfigError as e:
+        sys.exit(str(e))
     print("| grad step | score (mean ± std) | per seed | " + " | ".join(f"{c} (min–max)" for c in columns) + " |")
     print("|---" * (3 + len(columns)) + "|")
     for rows in zip(*seeds):

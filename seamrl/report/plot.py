@@ -25,7 +25,8 @@ from seamrl.errors import ConfigError
 METRICS = ("auto", "return", "normalized")
 
 
-def _rows(run_dir: Path) -> list[dict]:
+def eval_rows(run_dir: Path) -> list[dict]:
+    """The rows of a run's metrics.csv that hold an evaluation."""
     metrics = run_dir / "metrics.csv"
     if not metrics.exists():
         raise ConfigError(f"'{run_dir}' has no metrics.csv; is it a seamrl run directory?")
@@ -33,7 +34,7 @@ def _rows(run_dir: Path) -> list[dict]:
 
 
 def has_normalized(run_dir: Path, rows: list[dict] | None = None) -> bool:
-    rows = _rows(run_dir) if rows is None else rows
+    rows = eval_rows(run_dir) if rows is None else rows
     return bool(rows) and all(r.get("eval_normalized_mean") for r in rows)
 
 
@@ -41,7 +42,7 @@ def read_curve(run_dir: Path, metric: str = "auto", online: bool = False) -> tup
     """(x, y, phase switches on x, y label) of one run; see the module docstring for ``online``."""
     if metric not in METRICS:
         raise ConfigError(f"metric '{metric}' is unknown; expected one of {', '.join(METRICS)}.")
-    rows = _rows(run_dir)
+    rows = eval_rows(run_dir)
     config = json.loads((run_dir / "config.json").read_text())["run"]
     normalized = has_normalized(run_dir, rows)
     use_norm = metric == "normalized" or (metric == "auto" and normalized)
