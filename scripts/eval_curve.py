@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from seamrl.errors import ConfigError
-from seamrl.report.plot import eval_rows
+from seamrl.report.plot import eval_rows, has_normalized
 from seamrl.train.seeds import is_seeds_dir, seed_dirs
 
 
@@ -24,6 +24,8 @@ def main(run_dir: str, columns: list[str]) -> None:
         seeds = [eval_rows(d) for d in dirs]
     except ConfigError as e:
         sys.exit(str(e))
+    if not all(has_normalized(d, rows) for d, rows in zip(dirs, seeds)):
+        sys.exit(f"'{run_dir}' has evaluations without eval_normalized_mean; this script reads normalised scores (a suite dataset's run).")
     print("| grad step | score (mean ± std) | per seed | " + " | ".join(f"{c} (min–max)" for c in columns) + " |")
     print("|---" * (3 + len(columns)) + "|")
     for rows in zip(*seeds):
