@@ -87,11 +87,12 @@ def cmd_eval(args) -> int:
 
     results = []
     for run_dir in seed_dirs(args.run_dir) if is_seeds_dir(args.run_dir) else [args.run_dir]:
-        trainer = load_trainer(run_dir)
+        trainer = load_trainer(run_dir, overrides=args.set or ())
         trainer.run.eval_episodes = args.episodes
         result = trainer.evaluate()
         norm = result.get("normalized_mean")
         line = f"{run_dir}: return {result['return_mean']:.1f} ± {result['return_std']:.1f} over {args.episodes} episodes"
+        line += f" with {', '.join(args.set)}" if args.set else ""
         print(line + (f", normalised score {norm:.1f} ± {result['normalized_std']:.1f}" if norm is not None else ""))
         results.append(result)
     if len(results) > 1:
@@ -245,6 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="evaluate a run's latest checkpoint")
     p.add_argument("run_dir")
     p.add_argument("--episodes", type=int, default=10)
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="evaluate with an option changed that leaves the checkpoint's arrays as they are, "
+                        "e.g. best_of_n=16 (repeatable; the run is not changed)")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("export", help="write a run's policy to a small .npz (actor + transforms)")

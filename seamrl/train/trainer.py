@@ -28,6 +28,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -843,14 +844,26 @@ def load_run_config(run_dir: str | Path) -> RunConfig:
     return RunConfig.from_json(json.loads(path.read_text())["run"])
 
 
-def load_trainer(run_dir: str | Path, checkpoint_name: str = "latest") -> Trainer:
-    """A trainer restored from a run's checkpoint (for ``seamrl eval`` and exporting policies)."""
+def load_trainer(run_dir: str | Path, checkpoint_name: str = "latest", overrides: Sequence[str] = ()) -> Trainer:
+    """A trainer restored from a run's checkpoint (for ``seamrl eval`` and exporting policies).
+
+    ``overrides``: ``key=value`` options applied to the recorded configuration first, for options that
+    leave the state's arrays as they are (e.g. ``best_of_n`` for acting); nothing is written to the run."""
     run_dir = Path(run_dir)
-    trainer = Trainer(load_run_config(run_dir), run_dir, quiet=True)
+    run = load_run_config(run_dir)
+    if overrides:
+        run = apply_overrides(run, algos.get(run.algo).Config, list(overrides))
+    trainer = Trainer(run, run_dir, quiet=True)
     path = run_dir / "checkpoints" / f"{checkpoint_name}.ckpt"
     if not path.exists():
         raise ConfigError(f"Run '{run_dir}' has no checkpoint '{path.name}' yet.")
     data = checkpoint.load(path)
-    trainer.state = checkpoint.restore_tree(trainer._template(Counters(**data["counters"])), data["agent"], path)
+    try:
+        trainer.state = checkpoint.restore_tree(trainer._template(Counters(**data["counters"])), data["agent"], path)
+    except ConfigError:
+        if not overrides:
+            raise
+        raise ConfigError(f"With {', '.join(overrides)} the agent's arrays no longer match checkpoint {path}; override only "
+                          "options that keep the networks' sizes (e.g. best_of_n).") from None
     trainer.transforms = Transforms.from_json(data["transforms"])
     return trainer

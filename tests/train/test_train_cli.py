@@ -122,7 +122,15 @@ def test_train_eval_plot_and_data_info(tmp_path, pendulum_npz, capsys):
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["grad_steps"] == 200 and summary["metric"] == "return"
     assert main(["eval", str(run_dir), "--episodes", "2"]) == 0
-    assert "return" in capsys.readouterr().out
+    plain = capsys.readouterr().out
+    # --set changes the evaluated configuration only: TD3+BC's alpha does not touch acting, a network size does not fit
+    config_json = (run_dir / "config.json").read_text()
+    assert main(["eval", str(run_dir), "--episodes", "2", "--set", "alpha=5.0"]) == 0
+    assert capsys.readouterr().out.strip() == plain.strip() + " with alpha=5.0"
+    assert main(["eval", str(run_dir), "--set", "hidden_dims=32,32"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "With hidden_dims=32,32 the agent's arrays no longer match checkpoint" in err and len(err.splitlines()) == 1
+    assert (run_dir / "config.json").read_text() == config_json
     assert main(["plot", str(run_dir), "--out", str(tmp_path / "c.png")]) == 0
     assert (tmp_path / "c.png").stat().st_size > 1000
     assert main(["export", str(run_dir), "--out", str(tmp_path / "policy.npz")]) == 0
@@ -130,6 +138,7 @@ def test_train_eval_plot_and_data_info(tmp_path, pendulum_npz, capsys):
     from seamrl.train import load_trainer
 
     policy, trainer = load_policy(tmp_path / "policy.npz"), load_trainer(run_dir)
+    assert trainer.config.alpha == 2.5 and load_trainer(run_dir, overrides=["alpha=5.0"]).config.alpha == 5.0
     obs = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
     np.testing.assert_allclose(policy(obs), trainer.policy()(obs), atol=1e-6)  # same actions, env's box
     assert policy(obs[0]).shape == (1,) and np.all(np.abs(policy(obs)) <= 2.0)
