@@ -864,6 +864,6 @@ def load_trainer(run_dir: str | Path, checkpoint_name: str = "latest", overrides
         if not overrides:
             raise
         raise ConfigError(f"With {', '.join(overrides)} the agent's arrays no longer match checkpoint {path}; override only "
-                          "options that keep the networks' sizes (e.g. best_of_n).") from None
+                          "options that keep the networks' sizes (e.g. UNIVR's best_of_n).") from None
     trainer.transforms = Transforms.from_json(data["transforms"])
     return trainer
